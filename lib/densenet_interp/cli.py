@@ -101,6 +101,13 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler="densenet_interp.explain:explain_command")
 
 
+def _add_profile(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("profile", help="print a run profile (tiny, mini, paper) or one of its fields")
+    p.add_argument("name", choices=sorted(PROFILES))
+    p.add_argument("field", nargs="?", help="print only this field (e.g. image_size)")
+    p.set_defaults(handler="densenet_interp.profiles:profile_command")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="densenet-interp",
@@ -108,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "activations and class activation maps.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_stats, _add_phantom, _add_cases, _add_pretrain, _add_train, _add_explain):
+    for add in (_add_profile, _add_stats, _add_phantom, _add_cases, _add_pretrain, _add_train, _add_explain):
         add(sub)
     return parser
 

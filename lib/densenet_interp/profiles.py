@@ -167,3 +167,18 @@ def get_model_set(name: str) -> ModelSet:
         return MODEL_SETS[name]
     except KeyError:
         raise ValueError(f"unknown model set {name!r}; expected one of {', '.join(MODEL_SETS)}") from None
+
+
+def profile_command(args) -> int:
+    """``densenet-interp profile NAME [FIELD]``: print a profile as JSON, or one field's value (for Make)."""
+    import json
+
+    profile = get_profile(args.name)
+    if args.field is None:
+        print(json.dumps(profile.to_dict(), indent=2))
+        return 0
+    values = profile.to_dict()
+    if args.field not in values:
+        raise ValueError(f"unknown profile field {args.field!r}; expected one of {', '.join(values)}")
+    print(values[args.field])
+    return 0

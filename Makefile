@@ -1,0 +1,146 @@
+# densenet-interp: the paper's pipeline as a graph of file targets.
+#
+#   make reproduce            # default profile `mini` on the offline phantom MURA (< 30 min on 2 CPU cores)
+#   make reproduce PROFILE=tiny
+#   make reproduce PROFILE=paper MURA_DIR=/data/MURA-v1.1 [GPU=1]   # real MURA, DenseNet-169, ImageNet
+#   make test                 # lint, unit tests, end-to-end test of the tiny pipeline
+#   make lab                  # JupyterLab on notebooks/
+#
+# Every step is a file target, so nothing expensive reruns when its inputs did not change; notebooks are
+# executed headlessly by papermill into results/<profile>/notebooks/.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+.SUFFIXES:
+MAKEFLAGS += --no-builtin-rules
+
+PROFILE ?= mini
+GPU ?= 0
+ROOT := $(abspath .)
+RESULTS_ROOT ?= $(ROOT)/results
+DATA_ROOT ?= $(ROOT)/data
+RESULTS := $(abspath $(RESULTS_ROOT))/$(PROFILE)
+DATA := $(abspath $(DATA_ROOT))/$(PROFILE)
+export DENSENET_INTERP_RESULTS := $(abspath $(RESULTS_ROOT))
+export DENSENET_INTERP_DATA := $(abspath $(DATA_ROOT))
+export PROFILE
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+# ---------------------------------------------------------------------------------------------- environment
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+TF_EXTRA := $(if $(filter 1,$(GPU)),gpu,cpu)
+VENV_STAMP := $(VENV)/.installed-$(TF_EXTRA)
+KERNEL := densenet-interp
+CLI := $(VENV)/bin/densenet-interp
+PAPERMILL := $(PY) -m papermill --kernel $(KERNEL) --log-level WARNING --no-progress-bar
+
+$(VENV_STAMP): pyproject.toml requirements.lock
+	@echo "==> setting up $(VENV) (TensorFlow: $(TF_EXTRA))"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[$(TF_EXTRA),dev]'
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (densenet-interp)" >/dev/null
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+.PHONY: venv
+venv: $(VENV_STAMP)
+
+# --------------------------------------------------------------------------------------------------- data
+# Phantom profiles generate their dataset; `paper` reads real MURA from MURA_DIR.
+PHANTOM := $(shell $(PYTHON) -c "import sys; sys.path.insert(0, 'lib'); from densenet_interp.profiles import get_profile; print(int(get_profile('$(PROFILE)').phantom))" 2>/dev/null || echo 1)
+ifeq ($(PHANTOM),1)
+MURA_DIR := $(DATA)/phantom/MURA-v1.1
+DATA_STAMP := $(MURA_DIR)/.complete
+STANDIN := $(RESULTS)/models/standin_pretrain/backbone.weights.h5
+else
+MURA_DIR ?=
+DATA_STAMP := $(DATA)/.mura-checked
+STANDIN :=
+endif
+
+$(DATA)/phantom/MURA-v1.1/.complete: | $(VENV_STAMP)
+	rm -rf $(DATA)/phantom/MURA-v1.1
+	$(CLI) phantom $(DATA)/phantom --seed 0 \
+	  --scale $$($(CLI) profile $(PROFILE) phantom_scale) --long-side $$($(CLI) profile $(PROFILE) phantom_long_side)
+	touch $@
+
+$(DATA)/.mura-checked: | $(VENV_STAMP)
+	@test -n "$(MURA_DIR)" || { echo "PROFILE=$(PROFILE) needs real MURA: make reproduce PROFILE=$(PROFILE) MURA_DIR=/path/to/MURA-v1.1" >&2; exit 2; }
+	$(CLI) stats $(MURA_DIR) >/dev/null
+	mkdir -p $(@D) && touch $@
+
+# ---------------------------------------------------------------------------------------------- notebooks
+NB := $(ROOT)/notebooks
+OUTNB := $(RESULTS)/notebooks
+RUN_NB = mkdir -p $(OUTNB) && $(PAPERMILL) $(1) $(2) -p profile $(PROFILE) -p results_dir $(RESULTS) -p data_dir $(DATA) -p mura_dir $(MURA_DIR)
+
+# 00: data exploration -> Table 2, Figure 1, distribution plots
+TABLE2 := $(RESULTS)/tables/table2_distribution.csv
+$(TABLE2): $(NB)/00_data_exploration.ipynb $(DATA_STAMP) | $(VENV_STAMP)
+	$(call RUN_NB,$<,$(OUTNB)/00_data_exploration.ipynb)
+
+# 10: stand-in pre-training (offline replacement for ImageNet weights)
+$(RESULTS)/models/standin_pretrain/backbone.weights.h5: | $(VENV_STAMP)
+	$(call RUN_NB,$(NB)/10_standin_pretraining.ipynb,$(OUTNB)/10_standin_pretraining.ipynb)
+
+# 20: the four trainings: one parameterised notebook, executed once per model set. The notebook is an
+# order-only input: editing it re-renders nothing and never retrains a finished model.
+MODEL_SETS := all_pretrained wrist_pretrained wrist_random finger_pretrained
+PRETRAINED_SETS := all_pretrained wrist_pretrained finger_pretrained
+MODELS := $(foreach s,$(MODEL_SETS),$(RESULTS)/models/$(s)/model.keras)
+$(foreach s,$(PRETRAINED_SETS),$(RESULTS)/models/$(s)/model.keras): $(STANDIN)
+$(RESULTS)/models/%/model.keras: $(DATA_STAMP) | $(VENV_STAMP) $(NB)/20_training.ipynb
+	$(call RUN_NB,$(NB)/20_training.ipynb,$(OUTNB)/20_training_$*.ipynb) -p model_set $*
+
+# 30: evaluation -> Table 1 (paper layout) and the extended table, predictions, ROC and confusion matrices
+TABLE1 := $(RESULTS)/tables/table1.csv
+$(TABLE1): $(NB)/30_evaluation.ipynb $(MODELS) | $(VENV_STAMP)
+	$(call RUN_NB,$<,$(OUTNB)/30_evaluation.ipynb)
+
+# 40: one case figure per paper figure (4-11): one parameterised notebook, executed once per figure
+FIGURE_NUMBERS := 04 05 06 07 08 09 10 11
+FIGURES := $(foreach n,$(FIGURE_NUMBERS),$(RESULTS)/figures/figure$(n).png)
+$(RESULTS)/figures/figure%.png: $(NB)/40_case_figure.ipynb $(MODELS) lib/densenet_interp/cases.json | $(VENV_STAMP)
+	$(call RUN_NB,$<,$(OUTNB)/40_case_figure_$*.ipynb) -p figure $*
+
+# 90: the explorer runs headlessly too (its widgets are tested in tests/test_widgets.py)
+EXPLORER := $(OUTNB)/90_explorer.ipynb
+$(EXPLORER): $(NB)/90_explorer.ipynb $(MODELS) | $(VENV_STAMP)
+	$(call RUN_NB,$<,$@)
+
+# ------------------------------------------------------------------------------------------------ targets
+.PHONY: reproduce data models tables figures test lint format lab clean-results help
+reproduce: $(TABLE2) $(TABLE1) $(FIGURES) $(EXPLORER)
+	@echo "==> $(PROFILE): results in $(RESULTS)"
+
+data: $(DATA_STAMP)
+models: $(MODELS)
+tables: $(TABLE2) $(TABLE1)
+figures: $(FIGURES)
+
+lint: $(VENV_STAMP)
+	$(VENV)/bin/ruff check lib tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check lib tests benchmarks notebooks
+
+format: $(VENV_STAMP)
+	$(VENV)/bin/ruff format lib tests benchmarks notebooks
+	$(VENV)/bin/ruff check --fix lib tests benchmarks notebooks
+
+test: $(VENV_STAMP)
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest -q
+
+lab: $(VENV_STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=$(NB)
+
+clean-results:
+	rm -rf $(RESULTS)
+
+help:
+	@sed -n '2,10p' Makefile

@@ -1,0 +1,120 @@
+"""End to end: `make reproduce PROFILE=tiny` in a temporary folder, then check every file it wrote.
+
+This is the test of the whole product: the Make graph, papermill execution of every notebook on the `tiny`
+profile, and the artefacts (tables, figures, models, cards, predictions, executed notebooks). A second `make`
+must find everything up to date.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_SETS = ["all_pretrained", "wrist_pretrained", "wrist_random", "finger_pretrained"]
+FIGURES = ["04", "05", "06", "07", "08", "09", "10", "11"]
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _make(*args: str, roots: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE") and k != "MFLAGS"}
+    command = ["make", "--no-print-directory", *args, "PROFILE=tiny",
+               f"RESULTS_ROOT={roots / 'results'}", f"DATA_ROOT={roots / 'data'}"]  # fmt: skip
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=check)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    roots = tmp_path_factory.mktemp("e2e")
+    started = time.perf_counter()
+    result = _make("reproduce", roots=roots, check=False)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        pytest.fail(f"make reproduce PROFILE=tiny failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    print(f"make reproduce PROFILE=tiny: {seconds:.0f} s")
+    return roots, roots / "results" / "tiny", roots / "data" / "tiny"
+
+
+def test_second_make_does_no_work(tiny_run):
+    roots, _, _ = tiny_run
+    assert _make("-q", "reproduce", roots=roots, check=False).returncode == 0, "make -q: something is out of date"
+
+
+def test_phantom_data_and_table2(tiny_run):
+    _, results, data = tiny_run
+    mura = data / "phantom" / "MURA-v1.1"
+    for name in ("train_image_paths.csv", "train_labeled_studies.csv", "valid_image_paths.csv",
+                 "valid_labeled_studies.csv", "phantom_annotations.json"):  # fmt: skip
+        assert (mura / name).is_file(), name
+    table2 = pd.read_csv(results / "tables" / "table2_distribution.csv", index_col=0)
+    assert list(table2.index)[:7] == ["Elbow", "Finger", "Hand", "Humerus", "Forearm", "Shoulder", "Wrist"]
+    studies = pd.read_csv(mura / "train_labeled_studies.csv", header=None)
+    assert table2.iloc[-1][["train_normal", "train_abnormal"]].sum() == len(studies)
+    assert (table2.iloc[:7][["train_normal", "train_abnormal", "valid_normal", "valid_abnormal"]] >= 3).all().all()
+    for name in ("figure01_samples.png", "samples_per_body_part.png", "data_distributions.png"):
+        assert (results / "figures" / name).stat().st_size > 10_000, name
+
+
+def test_models_cards_histories(tiny_run):
+    _, results, _ = tiny_run
+    assert (results / "models" / "standin_pretrain" / "backbone.weights.h5").is_file()
+    for name in MODEL_SETS:
+        folder = results / "models" / name
+        assert (folder / "model.keras").is_file()
+        card = json.loads((folder / "card.json").read_text())
+        assert card["profile"]["name"] == "tiny" and card["model_set"] == name
+        assert card["initialisation"] == ("random" if name == "wrist_random" else "standin")
+        history = pd.read_csv(folder / "history.csv")
+        assert len(history) == card["epochs"] == 2
+        assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"} <= set(history)
+        assert 1 <= card["selected_epoch"] <= 2
+        assert (results / "notebooks" / f"20_training_{name}.ipynb").is_file()
+
+
+def test_table1_recomputable_from_predictions(tiny_run):
+    from sklearn.metrics import accuracy_score, cohen_kappa_score
+
+    _, results, _ = tiny_run
+    table1 = pd.read_csv(results / "tables" / "table1.csv")
+    assert len(table1) == 4
+    for row, name in zip(table1.itertuples(index=False), MODEL_SETS, strict=True):
+        predictions = pd.read_csv(results / "predictions" / f"{name}.csv")
+        assert list(predictions.columns) == ["path", "body_part", "study_key", "patient", "label", "probability"]
+        y, p = predictions["label"], predictions["probability"] > 0.5
+        values = row._asdict()
+        assert np.isclose(values["validation_accuracy"], accuracy_score(y, p), atol=1e-9)
+        assert np.isclose(values["cohens_kappa"], cohen_kappa_score(y, p), atol=1e-9, equal_nan=True)
+    extended = pd.read_csv(results / "tables" / "table1_extended.csv")
+    assert len(extended) == 4 and "auroc" in extended.columns
+
+
+def test_case_figures_have_panels_and_arrays(tiny_run):
+    _, results, _ = tiny_run
+    for number in FIGURES:
+        stem = results / "figures" / f"figure{number}"
+        assert stem.with_suffix(".png").stat().st_size > 20_000
+        assert stem.with_suffix(".pdf").is_file()
+        with np.load(stem.with_suffix(".npz")) as arrays:
+            assert arrays["cam"].shape == arrays["input"].shape[:2]
+            for stage in ("initial_conv", "block1", "block2", "block3", "block4"):
+                assert arrays[stage].ndim == 3 and arrays[stage].shape[-1] == 16, stage
+            assert 0.0 <= float(arrays["probability"]) <= 1.0
+        assert (results / "notebooks" / f"40_case_figure_{number}.ipynb").is_file()
+
+
+def test_executed_notebooks_have_no_errors(tiny_run):
+    _, results, _ = tiny_run
+    notebooks = sorted((results / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) >= 1 + 1 + 4 + 1 + 8 + 1
+    for path in notebooks:
+        for cell in json.loads(path.read_text())["cells"]:
+            for output in cell.get("outputs", []):
+                assert output.get("output_type") != "error", f"{path.name}: {output.get('ename')}"

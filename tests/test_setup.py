@@ -1,0 +1,51 @@
+"""The environment is declared twice (pyproject.toml for pip, environment.yml for conda): they must agree."""
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject_pins() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    return set(project["dependencies"]) | set(extras["cpu"]) | set(extras["dev"])
+
+
+def _conda_pip_pins() -> set[str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_sections = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
+    assert len(pip_sections) == 1, "environment.yml should have exactly one pip: section"
+    return set(pip_sections[0])
+
+
+def test_environment_yml_pins_match_pyproject():
+    assert _conda_pip_pins() == _pyproject_pins()
+
+
+def test_every_direct_dependency_is_pinned_exactly():
+    for requirement in _pyproject_pins():
+        spec = requirement.split(";")[0]
+        assert "==" in spec, f"{requirement!r} is not pinned with =="
+
+
+def test_lock_agrees_with_direct_pins():
+    lock = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            lock[name.lower().replace("_", "-")] = version
+    for requirement in _pyproject_pins():
+        spec, _, marker = requirement.partition(";")
+        if marker and "== 'linux'" not in marker:
+            continue  # pins for other platforms are not in the Linux lock
+        name, version = spec.strip().split("==")
+        name = name.split("[")[0].lower()
+        assert lock.get(name) == version, f"requirements.lock has {name}=={lock.get(name)}, pyproject {version}"
+
+
+def test_python_version_matches():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
