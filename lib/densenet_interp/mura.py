@@ -97,7 +97,9 @@ def find_mura_root(path: str | Path) -> Path:
     """Return the folder holding the four index CSVs, given that folder (``MURA-v1.1``) or its parent."""
     given = Path(path).expanduser()
     if not given.exists():
-        raise DataError("folder not found; expected the MURA-v1.1 folder or the folder that contains it", given)
+        raise DataError(
+            "folder not found; expected the MURA-v1.1 folder or the folder that contains it", given
+        )
     if not given.is_dir():
         raise DataError("is a file; expected the MURA-v1.1 folder or the folder that contains it", given)
     child = given / ROOT_NAME
@@ -131,7 +133,9 @@ def _read_rows(csv_path: Path) -> pd.DataFrame:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); expected plain CSV", csv_path, line) from None
+        raise DataError(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); expected plain CSV", csv_path, line
+        ) from None
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     rows = pd.DataFrame({"line": range(1, len(lines) + 1), "text": pd.Series(lines, dtype=str).str.strip()})
     rows = rows[rows["text"] != ""]
@@ -213,8 +217,10 @@ def _parse_studies(root: Path, split: str) -> pd.DataFrame:
     rows = found.drop(
         rows,
         n_fields != 2,
-        lambda r: f"expected 2 comma-separated fields (study folder, label), got "
-        f"{r['text'].count(',') + 1}: '{_short(r['text'])}'",
+        lambda r: (
+            f"expected 2 comma-separated fields (study folder, label), got "
+            f"{r['text'].count(',') + 1}: '{_short(r['text'])}'"
+        ),
     )
     fields = rows["text"].str.split(",", n=1, expand=True) if len(rows) else pd.DataFrame(columns=[0, 1])
     rows = rows.assign(path=fields[0].str.strip(), label_text=fields[1].str.strip())
@@ -255,12 +261,16 @@ def _parse_images(root: Path, split: str, studies: pd.DataFrame) -> pd.DataFrame
         ~rows["study_key"].isin(listed.index),
         lambda r: f"image of study '{r['study_key']}', which {study_csv_name(split)} does not list",
     )
-    rows = rows.assign(label=rows["study_key"].map(listed["label"]), listed_suffix=rows["study_key"].map(listed["suffix"]))
+    rows = rows.assign(
+        label=rows["study_key"].map(listed["label"]), listed_suffix=rows["study_key"].map(listed["suffix"])
+    )
     rows = found.drop(
         rows,
         rows["suffix"] != rows["listed_suffix"],
-        lambda r: f"folder suffix '_{r['suffix']}' differs from the listed study's '_{r['listed_suffix']}' "
-        f"({study_csv_name(split)})",
+        lambda r: (
+            f"folder suffix '_{r['suffix']}' differs from the listed study's '_{r['listed_suffix']}' "
+            f"({study_csv_name(split)})"
+        ),
     )
     found.raise_first()
     rows["view_index"] = rows["view_index"].astype(int)
@@ -268,7 +278,9 @@ def _parse_images(root: Path, split: str, studies: pd.DataFrame) -> pd.DataFrame
     return rows
 
 
-def _check_every_study_has_images(root: Path, split: str, studies: pd.DataFrame, images: pd.DataFrame) -> None:
+def _check_every_study_has_images(
+    root: Path, split: str, studies: pd.DataFrame, images: pd.DataFrame
+) -> None:
     found = _Violations(root / study_csv_name(split))
     found.drop(
         studies,
@@ -282,7 +294,17 @@ def _check_every_study_has_images(root: Path, split: str, studies: pd.DataFrame,
 # the index
 
 
-_IMAGE_COLUMNS = ["path", "abs_path", "split", "body_part", "patient", "study", "study_key", "label", "view_index"]
+_IMAGE_COLUMNS = [
+    "path",
+    "abs_path",
+    "split",
+    "body_part",
+    "patient",
+    "study",
+    "study_key",
+    "label",
+    "view_index",
+]
 _STUDY_COLUMNS = ["split", "body_part", "patient", "study", "study_key", "label", "n_images", "path"]
 
 
@@ -351,7 +373,10 @@ def _distribution(frame: pd.DataFrame, total_row: str) -> pd.DataFrame:
     """Count rows of ``frame`` per body part (paper order and names) x split x label, with totals."""
     counts = frame.groupby(["body_part", "split", "label"]).size()
     table = pd.DataFrame(
-        [[int(counts.get((part, split, label), 0)) for split, label in _COUNT_CELLS] for part, _ in TABLE2_ROWS],
+        [
+            [int(counts.get((part, split, label), 0)) for split, label in _COUNT_CELLS]
+            for part, _ in TABLE2_ROWS
+        ],
         index=pd.Index([name for _, name in TABLE2_ROWS], name="Study"),
         columns=list(TABLE2_COLUMNS[:-1]),
     )

@@ -29,10 +29,10 @@ class ModelSet:
 MODEL_SETS: dict[str, ModelSet] = {
     m.name: m
     for m in (
-        ModelSet("all_pretrained", BODY_PARTS, True, "Pre-trained model with all extremities"),
-        ModelSet("wrist_pretrained", ("XR_WRIST",), True, "Pre-trained model with wrist-only"),
-        ModelSet("wrist_random", ("XR_WRIST",), False, "Randomly initialised model with wrist-only"),
-        ModelSet("finger_pretrained", ("XR_FINGER",), True, "Pre-trained model with finger-only"),
+        ModelSet("all_pretrained", BODY_PARTS, True, "All Extremity Types (pre-trained)"),
+        ModelSet("wrist_pretrained", ("XR_WRIST",), True, "Wrist-Only (pre-trained)"),
+        ModelSet("wrist_random", ("XR_WRIST",), False, "Wrist-Only (random initialised)"),
+        ModelSet("finger_pretrained", ("XR_FINGER",), True, "Finger-Only (pre-trained)"),
     )
 }
 
