@@ -194,7 +194,9 @@ def build_densenet169(image_size: int = 320, *, weights: str | os.PathLike | Non
         ) from None
     model = keras.Model(image, classification_head(base.output), name="densenet169")
     if weights is not None and weights != "imagenet":
-        load_backbone_weights(model, weights, expected=f"the no-top DenseNet-169 weights ({DENSENET169_NOTOP_FILE})")
+        load_backbone_weights(
+            model, weights, expected=f"the no-top DenseNet-169 weights ({DENSENET169_NOTOP_FILE})"
+        )
     return model
 
 
@@ -263,6 +265,9 @@ def _read_name_list(group: h5py.Group, name: str) -> list[str] | None:
 def read_layer_weights(path: str | os.PathLike, expected: str = "a Keras HDF5 weights file") -> dict:
     """Read ``{layer name: [arrays]}`` from a Keras HDF5 weights file (or full-model ``.h5``) by name.
 
+    Keras 2 layer names are translated to Keras 3 ones ("/" becomes "_": the published DenseNet files name
+    the stem ``conv1/conv`` and ``conv1/bn``, keras.applications now ``conv1_conv`` and ``conv1_bn``).
+
     Raises ModelFileError, naming the file and ``expected``, if it is missing, not HDF5, or a Keras 3
     ``.weights.h5`` (whose layers are keyed by class and position, so they cannot be matched by name).
     """
@@ -274,19 +279,26 @@ def read_layer_weights(path: str | os.PathLike, expected: str = "a Keras HDF5 we
             group = f["model_weights"] if "model_weights" in f else f
             layer_names = _read_name_list(group, "layer_names")
             if layer_names is None:
-                kind = "a Keras 3 .weights.h5 (layers keyed by class, not name)" if "layers" in f else "no layers"
+                kind = (
+                    "a Keras 3 .weights.h5 (layers keyed by class, not name)"
+                    if "layers" in f
+                    else "no layers"
+                )
                 raise ModelFileError(f"HDF5 file has {kind}; expected {expected} with layer names", path=path)
             weights = {}
             for name in layer_names:
                 weight_names = _read_name_list(group[name], "weight_names") or []
                 if weight_names:
-                    weights[name] = [np.asarray(group[name][w]) for w in weight_names]
+                    # Keras 2 names such as "conv1/conv" (the ImageNet files) are "conv1_conv" in Keras 3
+                    weights[name.replace("/", "_")] = [np.asarray(group[name][w]) for w in weight_names]
             return weights
     except ModelFileError:
         raise
     except (OSError, KeyError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelFileError(f"not a readable HDF5 weights file ({reason}); expected {expected}", path=path) from None
+        raise ModelFileError(
+            f"not a readable HDF5 weights file ({reason}); expected {expected}", path=path
+        ) from None
 
 
 def save_backbone_weights(model: keras.Model, path: str | os.PathLike) -> Path:
@@ -297,7 +309,7 @@ def save_backbone_weights(model: keras.Model, path: str | os.PathLike) -> Path:
     """
     weighted = [layer for layer in model.layers if layer.weights]
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["layer_names"] = [layer.name.encode("utf8") for layer in weighted]
+        f.attrs["layer_names"] = np.array([layer.name.encode("utf8") for layer in weighted])
         f.attrs["backend"] = keras.backend.backend().encode("utf8")
         f.attrs["keras_version"] = keras.__version__.encode("utf8")
         f.attrs["model_name"] = model.name.encode("utf8")
@@ -305,7 +317,7 @@ def save_backbone_weights(model: keras.Model, path: str | os.PathLike) -> Path:
             group = f.create_group(layer.name)
             variables = _layer_variables(layer)
             names = [f"{layer.name}/{v.name}" for v in variables]
-            group.attrs["weight_names"] = [n.encode("utf8") for n in names]
+            group.attrs["weight_names"] = np.array([n.encode("utf8") for n in names])
             for name, variable in zip(names, variables, strict=True):
                 group.create_dataset(name, data=keras.ops.convert_to_numpy(variable))
     return Path(path)
@@ -419,13 +431,17 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError("model file not found; expected a .keras file written by densenet-interp train", path=path)
+        raise ModelFileError(
+            "model file not found; expected a .keras file written by densenet-interp train", path=path
+        )
     if not zipfile.is_zipfile(path):
         raise ModelFileError("not a .keras model (not a zip archive); expected a .keras file", path=path)
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises many types for corrupt archives; all mean the same to the user
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelFileError(f"could not load the model ({type(exc).__name__}: {reason[:200]})", path=path) from None
+        raise ModelFileError(
+            f"could not load the model ({type(exc).__name__}: {reason[:200]})", path=path
+        ) from None
     _check_explainable(model, path)
     return model

@@ -94,11 +94,13 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds.
 
     Readers never see a half-written file, and an interrupted write leaves the old file untouched.
-    The temporary name keeps the target's suffix so that writers choosing a format by suffix still work.
+    The temporary name keeps the target's suffixes (``.weights.h5`` too) so that writers choosing a format by
+    suffix, such as Keras, still work.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+    suffix = "".join(target.suffixes[-2:]) if target.name.endswith(".weights.h5") else target.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -121,8 +121,8 @@ PROFILES: dict[str, Profile] = {
             batch_size=16,
             learning_rate=1e-3,
             standin_classes=16,
-            standin_images_per_class=96,
-            standin_epochs=4,
+            standin_images_per_class=128,
+            standin_epochs=8,
             departures=(
                 "compact DenseNet-BC (blocks 2-4-6-4, growth 12) instead of DenseNet-169",
                 "128x128 inputs instead of 320x320",
