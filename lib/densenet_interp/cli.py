@@ -71,7 +71,9 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
         help="pre-train the backbone on the offline stand-in source task (stands in for ImageNet)",
     )
     p.add_argument("--profile", choices=sorted(PROFILES), default=None, help="default: $PROFILE or mini")
-    p.add_argument("--out", help="weights file to write (default: results/<profile>/models/standin_pretrain/)")
+    p.add_argument(
+        "--out", help="weights file to write (default: results/<profile>/models/standin_pretrain/)"
+    )
     p.set_defaults(handler="densenet_interp.standin:pretrain_command")
 
 

@@ -1,0 +1,375 @@
+"""The paper's case figures (Figures 4-11): which image, which model set, and what the paper saw.
+
+The cases file ``cases.json`` (beside this module; ``$DENSENET_INTERP_CASES`` names another copy) holds one
+entry per figure: the model set, the phantom case that stands in for the paper's radiograph on the offline
+profiles, the MURA path for the ``paper`` profile (left empty: the paper does not name its files; users with
+MURA choose with :func:`candidate_images`), whether the frame is cropped (Figure 11), and what the paper
+reports (its caption verbatim and a paraphrase of section 4), used in the figure notebook's markdown.
+
+:func:`describe_run` writes the "what this run shows" paragraph: prediction against the label and the paper,
+and, on the phantom (ground-truth masks), which region the CAM and each stage's top maps concentrate on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .errors import DataError
+from .profiles import BODY_PARTS, MODEL_SETS, Profile
+
+CASES_FILE = Path(__file__).with_name("cases.json")
+CASES_ENV = "DENSENET_INTERP_CASES"
+OUTCOMES = ("TP", "FN", "FP", "TN")
+REGIONS = ("lesion", "legend", "frame", "anatomy")
+"""Ground-truth regions of the phantom (``phantom.masks_for``); "lesion" is the abnormality itself."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case figure of the paper; fields as in ``cases.json`` (see its ``about``)."""
+
+    figure: int
+    case: int
+    title: str
+    model_set: str
+    body_part: str
+    label: int
+    phantom_case: str
+    seed: int
+    mura_path: str | None
+    mura_note: str
+    crop_frame: bool
+    paper_prediction: str | None
+    paper_cam_focus: str | None
+    paper_caption: str
+    paper_observation: str
+
+    @property
+    def stem(self) -> str:
+        """The figure's file stem under ``results/<profile>/figures/``: ``figure04`` ... ``figure11``."""
+        return f"figure{self.figure:02d}"
+
+
+_FIELD_TYPES = {
+    "figure": int,
+    "case": int,
+    "title": str,
+    "model_set": str,
+    "body_part": str,
+    "label": int,
+    "phantom_case": str,
+    "seed": int,
+    "mura_path": (str, type(None)),
+    "mura_note": str,
+    "crop_frame": bool,
+    "paper_prediction": (str, type(None)),
+    "paper_cam_focus": (str, type(None)),
+    "paper_caption": str,
+    "paper_observation": str,
+}
+
+
+def _check_entry(entry: object, number: int, path: Path) -> Case:
+    """One validated entry; DataError naming the file, the entry and the problem otherwise."""
+    where = f"entry {number}"
+    if not isinstance(entry, dict):
+        raise DataError(
+            f"{where} is a {type(entry).__name__}; expected an object with keys {list(_FIELD_TYPES)}", path
+        )
+    where = f"entry {number} (figure {entry.get('figure', '?')})"
+    missing = [key for key in _FIELD_TYPES if key not in entry]
+    unknown = [key for key in entry if key not in _FIELD_TYPES]
+    if missing or unknown:
+        raise DataError(
+            f"{where}: missing keys {missing}, unknown keys {unknown}; expected {list(_FIELD_TYPES)}", path
+        )
+    for key, kind in _FIELD_TYPES.items():
+        value = entry[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise DataError(f"{where}: {key} is {value!r}; expected {kind}", path)
+    checks = (
+        ("model_set", entry["model_set"] in MODEL_SETS, list(MODEL_SETS)),
+        ("body_part", entry["body_part"] in BODY_PARTS, list(BODY_PARTS)),
+        ("label", entry["label"] in (0, 1), [0, 1]),
+        (
+            "paper_prediction",
+            entry["paper_prediction"] in (None, "normal", "abnormal"),
+            [None, "normal", "abnormal"],
+        ),
+        ("paper_cam_focus", entry["paper_cam_focus"] in (None, *REGIONS), [None, *REGIONS]),
+    )
+    for key, ok, allowed in checks:
+        if not ok:
+            raise DataError(f"{where}: {key} is {entry[key]!r}; expected one of {allowed}", path)
+    return Case(**{f.name: entry[f.name] for f in fields(Case)})
+
+
+def load_cases(path: str | Path | None = None) -> list[Case]:
+    """Read and validate the cases file (default: ``$DENSENET_INTERP_CASES`` or the packaged ``cases.json``)."""
+    path = Path(path or os.environ.get(CASES_ENV) or CASES_FILE)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(
+            "cases file not found; expected a JSON file like densenet_interp/cases.json", path
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON ({exc.msg} at line {exc.lineno})", path, exc.lineno) from None
+    entries = document.get("cases") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise DataError('expected an object with a non-empty list "cases"', path)
+    cases = [_check_entry(entry, number, path) for number, entry in enumerate(entries, start=1)]
+    figures = [case.figure for case in cases]
+    if len(set(figures)) != len(figures):
+        raise DataError(f"figure numbers repeat ({figures}); expected one entry per figure", path)
+    return cases
+
+
+def get_case(figure: int, path: str | Path | None = None) -> Case:
+    """The entry of one figure (4-11 in the packaged file)."""
+    cases = load_cases(path)
+    for case in cases:
+        if case.figure == int(figure):
+            return case
+    raise ValueError(f"no case for figure {figure}; the cases file has figures {[c.figure for c in cases]}")
+
+
+def case_image(
+    case: Case, profile: Profile, mura_root: str | Path | None = None
+) -> tuple[np.ndarray, dict | None]:
+    """The case's radiograph as ``uint8 (H, W)``, with the phantom's annotation (None on real MURA).
+
+    Phantom profiles render ``case.phantom_case`` at ``profile.phantom_long_side`` with ``case.seed``
+    (``mura_root`` is ignored). The ``paper`` profile reads ``case.mura_path`` under ``mura_root`` (the folder
+    that contains ``MURA-v1.1``, or that folder itself); DataError if the path has not been chosen yet.
+    """
+    if profile.phantom:
+        from .phantom import render_case
+
+        image, annotation = render_case(case.phantom_case, profile.phantom_long_side, seed=case.seed)
+        return image, annotation
+    from .images import read_radiograph
+
+    if case.mura_path is None:
+        raise DataError(
+            f"figure {case.figure} has no MURA image yet ({case.mura_note}); set its mura_path in the cases file",
+            os.environ.get(CASES_ENV) or CASES_FILE,
+        )
+    if mura_root is None:
+        raise DataError(
+            f"figure {case.figure}: no MURA folder given; pass mura_root (the folder with MURA-v1.1)"
+        )
+    root = Path(mura_root)
+    candidates = [root / case.mura_path]
+    if root.name == "MURA-v1.1":
+        candidates.append(root.parent / case.mura_path)
+    path = next((p for p in candidates if p.is_file()), candidates[0])
+    return read_radiograph(path), None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Choosing real MURA images
+# ----------------------------------------------------------------------------------------------------------
+def candidate_images(
+    predictions: pd.DataFrame, body_part: str, outcome: str, threshold: float = 0.5
+) -> pd.DataFrame:
+    """Validation images of one body part with one outcome, most confident first, to pick cases from.
+
+    ``predictions`` is a predictions table (``results/<profile>/predictions/<model_set>.csv``: ``path``,
+    ``body_part``, ``label``, ``probability``, ...). ``outcome`` is TP, FN, FP or TN at ``threshold`` (the
+    paper's 0.5: above is abnormal). Adds ``predicted``, ``outcome`` and ``confidence`` (the probability of
+    the predicted class) and sorts by confidence, descending.
+    """
+    needed = {"path", "body_part", "label", "probability"}
+    if not needed <= set(predictions.columns):
+        raise ValueError(
+            f"predictions table has columns {list(predictions.columns)}; expected at least {sorted(needed)}"
+        )
+    part = body_part.upper() if body_part.upper().startswith("XR_") else f"XR_{body_part.upper()}"
+    if part not in BODY_PARTS:
+        raise ValueError(f"unknown body part {body_part!r}; expected one of {', '.join(BODY_PARTS)}")
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
+    table = predictions[predictions["body_part"] == part].copy()
+    predicted = (table["probability"] > threshold).astype(int)
+    label = table["label"].astype(int)
+    table["predicted"] = predicted
+    table["outcome"] = np.select(
+        [(predicted == 1) & (label == 1), (predicted == 0) & (label == 1), (predicted == 1) & (label == 0)],
+        ["TP", "FN", "FP"],
+        default="TN",
+    )
+    table["confidence"] = np.where(predicted == 1, table["probability"], 1.0 - table["probability"])
+    chosen = table[table["outcome"] == outcome]
+    return chosen.sort_values("confidence", ascending=False, kind="stable").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# "What this run shows"
+# ----------------------------------------------------------------------------------------------------------
+def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    image = Image.fromarray(mask.astype(np.uint8) * 255)
+    return np.asarray(image.resize((size, size), Image.Resampling.NEAREST)) > 127
+
+
+def _replayed_crop_box(case: Case, annotation: dict, image_shape: tuple[int, int], frame: np.ndarray | None):
+    """The box ``frames.crop_frame`` cut from the case image, found again without being handed the image.
+
+    The phantom image is rendered again (same case, seed and long side: the same pixels) and cropped the same
+    way, so the box is exact. Failing that, the detector runs on the ground-truth frame drawn as an image,
+    which agrees to 1-3 px (the frame mask is a band a little wider than the line).
+    """
+    from .frames import crop_frame
+
+    if annotation.get("case") == case.phantom_case:
+        from .phantom import render_case
+
+        image, _ = render_case(case.phantom_case, max(image_shape), seed=case.seed)
+        if image.shape == tuple(image_shape):
+            return crop_frame(image)[1]
+    if frame is not None and frame.any():
+        return crop_frame(frame.astype(np.uint8) * 255)[1]
+    return None
+
+
+def aligned_masks(
+    case: Case,
+    annotation: dict,
+    image_shape: tuple[int, int],
+    image_size: int,
+    *,
+    augmented_seed: int | None = None,
+    crop_box: tuple[int, int, int, int] | None = None,
+) -> dict[str, np.ndarray]:
+    """The phantom's ground-truth masks moved exactly as the figure's image was: crop, resize, augment.
+
+    ``image_shape`` is the rendered image's ``(H, W)``. The crop is ``crop_box`` if given; for a case with
+    ``crop_frame`` and no box, the box is found again (:func:`_replayed_crop_box`). The
+    augmentation is :func:`pipeline.augment_for_display` with ``augmented_seed`` (stateless: the same flip and
+    rotation as the image). Returns boolean ``(S, S)`` masks for the regions present, plus ``background``.
+    """
+    from .phantom import masks_for
+
+    masks = {
+        name: np.asarray(mask, dtype=bool) for name, mask in masks_for(annotation, size=image_shape).items()
+    }
+    if case.crop_frame and crop_box is None:
+        crop_box = _replayed_crop_box(case, annotation, image_shape, masks.get("frame"))
+    if crop_box is not None:
+        top, bottom, left, right = crop_box
+        masks = {name: mask[top:bottom, left:right] for name, mask in masks.items()}
+    masks = {name: _resize_mask(mask, image_size) for name, mask in masks.items()}
+    if augmented_seed is not None:
+        from .pipeline import augment_for_display
+
+        masks = {
+            name: augment_for_display(mask.astype(np.uint8) * 255, seed=augmented_seed) > 127
+            for name, mask in masks.items()
+        }
+    present = {name: masks[name] for name in REGIONS if name in masks and masks[name].any()}
+    covered = np.zeros((image_size, image_size), dtype=bool)
+    for mask in present.values():
+        covered |= mask
+    present["background"] = ~covered
+    return present
+
+
+def _attention(maps: np.ndarray, size: int) -> np.ndarray:
+    """A stage's top maps ``(h, w, k)`` as one non-negative map ``(S, S)``: each map scaled 0..1, averaged."""
+    low = maps.min(axis=(0, 1), keepdims=True)
+    span = np.maximum(maps.max(axis=(0, 1), keepdims=True) - low, 1e-12)
+    mean = ((maps - low) / span).mean(axis=2).astype(np.float32)
+    return np.asarray(Image.fromarray(mean, mode="F").resize((size, size), Image.Resampling.BILINEAR))
+
+
+def region_enrichment(heat: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, float]:
+    """Mean of a non-negative map inside each region divided by its mean over the image (1 = no preference)."""
+    overall = float(heat.mean())
+    if overall <= 0:
+        return {name: float("nan") for name in masks}
+    return {name: float(heat[mask].mean()) / overall for name, mask in masks.items() if mask.any()}
+
+
+def _verdict(probability: float) -> str:
+    return "abnormal" if probability > 0.5 else "normal"
+
+
+def describe_run(
+    case: Case,
+    explanation,
+    index: int,
+    annotation: dict | None,
+    *,
+    augmented_seed: int | None = None,
+    image_size: int | None = None,
+    crop_box: tuple[int, int, int, int] | None = None,
+    image_shape: tuple[int, int] | None = None,
+    top_k: int = 16,
+) -> str:
+    """Markdown: this run's prediction against the label and the paper, and where its maps concentrate.
+
+    With a phantom ``annotation`` (ground truth) the CAM's positive part and each stage's top-``k`` maps are
+    compared with the regions (lesion, legend, frame, anatomy, background) aligned by :func:`aligned_masks`;
+    ``image_shape`` is the rendered image's ``(H, W)`` (default: the annotation's ``shape``).
+    """
+    from .explain import STAGES, top_channels
+
+    probability = float(explanation.probability[index])
+    label = annotation.get("label", case.label) if annotation else case.label
+    outcome = {
+        (1, 1): "true positive",
+        (0, 1): "false negative",
+        (1, 0): "false positive",
+        (0, 0): "true negative",
+    }
+    predicted = int(probability > 0.5)
+    lines = [
+        f"**This run:** predicted {_verdict(probability)} (p = {probability:.3f}); label {_verdict(label)} "
+        f"→ {outcome[(predicted, int(label))]}.",
+        f"**The paper:** {'predicted ' + case.paper_prediction if case.paper_prediction else 'prediction not stated'}"
+        f"; its CAM pointed at {('the ' + case.paper_cam_focus) if case.paper_cam_focus else 'no named region'}.",
+    ]
+    if not annotation:
+        lines.append("No ground-truth masks (real MURA): compare the panels with the paper's caption by eye.")
+        return "\n\n".join(lines)
+    size = image_size or explanation.inputs.shape[1]
+    shape = image_shape or tuple(annotation["shape"])
+    masks = aligned_masks(case, annotation, shape, size, augmented_seed=augmented_seed, crop_box=crop_box)
+    cam = np.maximum(explanation.cam[index], 0.0)
+    rows = {"CAM (positive part)": region_enrichment(cam, masks)}
+    for stage in STAGES:
+        _, maps = top_channels(explanation.stages[stage][index], top_k)
+        rows[f"{stage} (top {top_k})"] = region_enrichment(_attention(np.moveaxis(maps, 0, -1), size), masks)
+    regions = list(masks)
+    table = ["| map | " + " | ".join(regions) + " |", "|---" * (len(regions) + 1) + "|"]
+    for name, values in rows.items():
+        table.append(
+            f"| {name} | " + " | ".join(f"{values.get(r, float('nan')):.2f}" for r in regions) + " |"
+        )
+    peak = np.unravel_index(int(np.argmax(explanation.cam[index])), cam.shape)
+    peak_regions = [name for name in REGIONS if name in masks and masks[name][peak]] or ["background"]
+    focus = case.paper_cam_focus
+    if focus is None:
+        comparison = "The paper names no region for its CAM here."
+    elif focus not in masks:
+        comparison = f"The paper's CAM pointed at the {focus}, but this image has no {focus} mask."
+    else:
+        agrees = focus in peak_regions
+        comparison = (
+            f"The paper's CAM pointed at the {focus}; here the CAM peak lies in the {', '.join(peak_regions)} "
+            f"({'agrees' if agrees else 'differs'}), CAM enrichment on the {focus}: {rows['CAM (positive part)'][focus]:.2f}."
+        )
+    lines += [
+        f"**CAM peak** in: {', '.join(peak_regions)}. {comparison}",
+        "**Where the maps concentrate** (mean inside the region / mean over the image; > 1: the maps prefer it). "
+        "Regions are the phantom's ground truth, cropped, resized and augmented like the image:",
+        "\n".join(table),
+    ]
+    return "\n\n".join(lines)

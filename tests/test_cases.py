@@ -1,0 +1,209 @@
+"""The cases file (Figures 4-11), case images, candidate images for real MURA, and 'what this run shows'."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+from densenet_interp import cases
+from densenet_interp.errors import DataError
+from densenet_interp.profiles import get_profile
+from PIL import Image
+from test_figures import fake_explanation
+
+PAPER_MODEL_SETS = {
+    4: "wrist_pretrained",
+    5: "wrist_pretrained",
+    6: "wrist_pretrained",
+    7: "wrist_random",
+    8: "all_pretrained",
+    9: "finger_pretrained",
+    10: "finger_pretrained",
+    11: "all_pretrained",
+}
+
+
+def test_the_packaged_file_has_the_papers_eight_cases():
+    loaded = cases.load_cases()
+    assert [c.figure for c in loaded] == list(range(4, 12)) and [c.case for c in loaded] == list(range(1, 9))
+    assert {c.figure: c.model_set for c in loaded} == PAPER_MODEL_SETS
+    by_figure = {c.figure: c for c in loaded}
+    assert [c.figure for c in loaded if c.crop_frame] == [11]
+    assert (
+        by_figure[5].phantom_case
+        == by_figure[7].phantom_case
+        == by_figure[8].phantom_case
+        == "wrist_screw_legend"
+    )
+    assert by_figure[10].phantom_case == by_figure[11].phantom_case == "fingertip_misaligned_frame"
+    assert by_figure[6].paper_prediction == "normal"  # the paper's false negative
+    assert by_figure[5].paper_cam_focus == "legend" and by_figure[10].paper_cam_focus == "frame"
+    assert "shifted scaphoid" in by_figure[6].paper_caption and "cropped image" in by_figure[11].paper_caption
+    assert all(c.mura_path is None and c.mura_note and c.label == 1 for c in loaded)
+    assert cases.get_case(4).stem == "figure04" and cases.get_case("11").title.startswith("Case 8")
+    with pytest.raises(ValueError, match="no case for figure 3"):
+        cases.get_case(3)
+
+
+def _write_cases(path, **changes):
+    document = json.loads(cases.CASES_FILE.read_text())
+    document["cases"][0].update(changes)
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_malformed_cases_files_are_refused_with_the_entry_and_problem(tmp_path):
+    with pytest.raises(DataError, match=r"entry 1 \(figure 4\): model_set is 'wrist'; expected one of"):
+        cases.load_cases(_write_cases(tmp_path / "a.json", model_set="wrist"))
+    with pytest.raises(DataError, match=r"crop_frame is 'yes'; expected <class 'bool'>"):
+        cases.load_cases(_write_cases(tmp_path / "b.json", crop_frame="yes"))
+    with pytest.raises(DataError, match=r"unknown keys \['colour'\]"):
+        cases.load_cases(_write_cases(tmp_path / "c.json", colour="red"))
+    with pytest.raises(DataError, match=r"figure numbers repeat"):
+        cases.load_cases(_write_cases(tmp_path / "d.json", figure=5))
+    (tmp_path / "e.json").write_text("{oops")
+    with pytest.raises(DataError, match=r"e.json:1: not valid JSON"):
+        cases.load_cases(tmp_path / "e.json")
+    with pytest.raises(DataError, match="cases file not found"):
+        cases.load_cases(tmp_path / "missing.json")
+
+
+def test_paper_profile_reads_the_chosen_mura_image(tmp_path, monkeypatch):
+    paper = get_profile("paper")
+    with pytest.raises(DataError, match="figure 4 has no MURA image yet.*set its mura_path"):
+        cases.case_image(cases.get_case(4), paper, mura_root=tmp_path)
+    relative = "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/image1.png"
+    (tmp_path / relative).parent.mkdir(parents=True)
+    Image.fromarray(np.full((30, 20), 9, dtype=np.uint8)).save(tmp_path / relative)
+    monkeypatch.setenv(cases.CASES_ENV, str(_write_cases(tmp_path / "mine.json", mura_path=relative)))
+    case = cases.get_case(4)
+    for root in (tmp_path, tmp_path / "MURA-v1.1"):  # the folder with MURA-v1.1, or MURA-v1.1 itself
+        image, annotation = cases.case_image(case, paper, mura_root=root)
+        assert image.shape == (30, 20) and image.dtype == np.uint8 and annotation is None
+    with pytest.raises(DataError, match="no MURA folder given"):
+        cases.case_image(case, paper)
+
+
+def test_candidate_images_by_outcome_most_confident_first():
+    predictions = pd.DataFrame(
+        {
+            "path": [f"img{i}.png" for i in range(7)],
+            "body_part": ["XR_WRIST"] * 6 + ["XR_FINGER"],
+            "study_key": range(7),
+            "patient": range(7),
+            "label": [1, 1, 1, 0, 0, 1, 1],
+            "probability": [0.7, 0.95, 0.2, 0.6, 0.1, 0.4, 0.99],
+        }
+    )
+    tp = cases.candidate_images(predictions, "wrist", "TP")
+    assert tp["path"].tolist() == ["img1.png", "img0.png"] and tp["confidence"].tolist() == [0.95, 0.7]
+    fn = cases.candidate_images(predictions, "XR_WRIST", "FN")
+    assert fn["path"].tolist() == ["img2.png", "img5.png"]
+    assert fn["confidence"].tolist() == pytest.approx([0.8, 0.6])
+    assert cases.candidate_images(predictions, "wrist", "FP")["path"].tolist() == ["img3.png"]
+    assert cases.candidate_images(predictions, "wrist", "TN")["path"].tolist() == ["img4.png"]
+    with pytest.raises(ValueError, match="unknown outcome 'TT'"):
+        cases.candidate_images(predictions, "wrist", "TT")
+    with pytest.raises(ValueError, match="unknown body part 'knee'"):
+        cases.candidate_images(predictions, "knee", "TP")
+    with pytest.raises(
+        ValueError, match=r"expected at least \['body_part', 'label', 'path', 'probability'\]"
+    ):
+        cases.candidate_images(predictions.drop(columns="probability"), "wrist", "TP")
+
+
+# --------------------------------------------------------------------------------- "what this run shows"
+@pytest.fixture()
+def box_phantom(monkeypatch):
+    """A stand-in ``phantom.masks_for`` that draws the annotation's boxes (fractions of H, W) at any size,
+    so the alignment logic is tested whatever the real generator draws."""
+
+    def masks_for(annotation, size):
+        height, width = size
+        masks = {}
+        for name, (top, bottom, left, right) in annotation["boxes"].items():
+            mask = np.zeros((height, width), dtype=bool)
+            mask[round(top * height) : round(bottom * height), round(left * width) : round(right * width)] = (
+                True
+            )
+            masks[name] = mask
+        return masks
+
+    module = types.ModuleType("densenet_interp.phantom")
+    module.masks_for = masks_for
+    monkeypatch.setitem(sys.modules, "densenet_interp.phantom", module)
+    return masks_for
+
+
+def test_masks_follow_the_image_through_resize_and_augmentation(box_phantom):
+    from densenet_interp.images import resize_square
+    from densenet_interp.pipeline import augment_for_display
+
+    annotation = {"label": 1, "shape": (200, 160), "boxes": {"lesion": (0.2, 0.35, 0.6, 0.8)}}
+    image = np.where(box_phantom(annotation, (200, 160))["lesion"], 250, 10).astype(np.uint8)
+    shown = augment_for_display(resize_square(image, 64), seed=7)
+    masks = cases.aligned_masks(cases.get_case(4), annotation, (200, 160), 64, augmented_seed=7)
+    bright = shown > 128
+    assert (bright & masks["lesion"]).sum() >= 0.85 * bright.sum()
+    assert (bright & masks["lesion"]).sum() >= 0.85 * masks["lesion"].sum()
+    assert not (masks["lesion"] & masks["background"]).any()
+
+
+def test_frame_crop_for_masks_comes_from_the_frame_itself(box_phantom, monkeypatch):
+    ring = np.zeros((200, 200), dtype=bool)  # a 2 px frame line, inner edge at 12 and 188
+    ring[10:12, 10:190] = ring[188:190, 10:190] = ring[10:190, 10:12] = ring[10:190, 188:190] = True
+    anatomy = np.zeros((200, 200), dtype=bool)
+    anatomy[60:140, 60:140] = True
+    fake = {"frame": ring, "anatomy": anatomy}
+    monkeypatch.setattr(sys.modules["densenet_interp.phantom"], "masks_for", lambda annotation, size: fake)
+    uncropped = cases.aligned_masks(cases.get_case(10), {"label": 1}, (200, 200), 64)  # figure 10 keeps it
+    assert uncropped["frame"].any() and uncropped["anatomy"].mean() == pytest.approx(0.16, abs=0.02)
+    cropped = cases.aligned_masks(cases.get_case(11), {"label": 1}, (200, 200), 64)  # figure 11 crops it
+    assert "frame" not in cropped  # no frame pixel survives the crop
+    # crop_frame's box: inside the line (12..188) less its 2 px margin = 172 px, of which the anatomy is 80
+    assert cropped["anatomy"].mean() == pytest.approx((80 / 172) ** 2, abs=0.03)
+
+
+def test_describe_run_compares_with_the_paper(box_phantom):
+    annotation = {
+        "label": 1,
+        "shape": (128, 128),
+        "boxes": {"lesion": (0.0, 0.25, 0.0, 0.25), "anatomy": (0.0, 0.9, 0.0, 0.9)},
+    }
+    explanation = fake_explanation(n=1, size=64)
+    explanation.cam[0] = 0.0
+    explanation.cam[0, 2:10, 2:10] = 5.0  # the CAM sits on the lesion (top-left)
+    text = cases.describe_run(cases.get_case(4), explanation, 0, annotation, image_size=64)
+    probability = float(explanation.probability[0])
+    assert f"p = {probability:.3f}" in text and "label abnormal" in text
+    assert "CAM peak** in: lesion, anatomy" in text and "(agrees)" in text
+    assert "| CAM (positive part) |" in text and "| block4 (top 16) |" in text
+    on_legend = cases.describe_run(cases.get_case(5), explanation, 0, annotation, image_size=64)
+    assert "pointed at the legend, but this image has no legend mask" in on_legend
+    no_masks = cases.describe_run(cases.get_case(6), explanation, 0, None)
+    assert "predicted normal" in no_masks and "No ground-truth masks" in no_masks
+
+
+def test_phantom_case_images_and_the_replayed_crop():
+    phantom = pytest.importorskip("densenet_interp.phantom")
+    if not hasattr(phantom, "render_case"):
+        pytest.skip("the phantom generator has no render_case yet")
+    from densenet_interp.frames import crop_frame
+
+    mini = get_profile("mini")
+    case = cases.get_case(11)
+    image, annotation = cases.case_image(case, mini, mura_root="ignored for phantom profiles")
+    assert image.dtype == np.uint8 and max(image.shape) == mini.phantom_long_side and annotation["label"] == 1
+    _, box = crop_frame(image)
+    assert box is not None
+    given = cases.aligned_masks(case, annotation, image.shape, 64, augmented_seed=11, crop_box=box)
+    replayed = cases.aligned_masks(
+        case, annotation, image.shape, 64, augmented_seed=11
+    )  # as notebook 40 calls it
+    assert given.keys() == replayed.keys() and "frame" not in given and given["lesion"].any()
+    for name, mask in given.items():
+        np.testing.assert_array_equal(replayed[name], mask, err_msg=name)

@@ -1,0 +1,256 @@
+"""The explanation engine: one pass, exact CAM (logit identity), channel ranking, Grad-CAM(++), the cache."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import keras
+import numpy as np
+import pytest
+from densenet_interp.errors import ModelFileError
+from densenet_interp.explain import (
+    FINAL,
+    STAGES,
+    ActivationCache,
+    Explainer,
+    explainer_for,
+    gradcam,
+    gradcam_plus_plus,
+    layer_activations,
+    top_channels,
+)
+from densenet_interp.models import build_compact_densenet, stage_layer_names
+
+
+def tiny_model(image_size: int = 128, blocks=(1, 1, 1, 1), seed: int = 0) -> keras.Model:
+    """A DenseNet-BC with the project's layer names, small enough for tests (final maps image_size / 32)."""
+    return build_compact_densenet(blocks, 4, image_size, seed=seed)
+
+
+def random_batch(n: int, size: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 255, (n, size, size, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+@pytest.fixture(scope="module")
+def explainer(model):
+    return Explainer(model)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return random_batch(3, 128)
+
+
+@pytest.fixture(scope="module")
+def explanation(explainer, batch):
+    return explainer.explain(batch)
+
+
+def test_one_pass_gives_prediction_stages_final_and_cam(model, explanation, batch):
+    names = stage_layer_names(model)
+    assert explanation.layer_names == {stage: names[stage] for stage in (*STAGES, FINAL)}
+    for stage in STAGES:
+        expected = tuple(model.get_layer(names[stage]).output.shape[1:])
+        assert explanation.stages[stage].shape == (3, *expected), stage
+        assert explanation.stages[stage].dtype == np.float32
+    assert explanation.final.shape == (3, 4, 4, model.get_layer("relu").output.shape[-1])
+    assert explanation.cam_lowres.shape == (3, 4, 4) and explanation.cam.shape == (3, 128, 128)
+    predicted = np.asarray(model.predict_on_batch(batch)).reshape(-1)
+    np.testing.assert_allclose(explanation.probability, predicted, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(explanation.inputs, batch)
+
+
+def test_stage_activations_equal_the_layers_own_outputs(model, explanation, batch):
+    probe = keras.Model(model.inputs, model.get_layer(explanation.layer_names["block2"]).output)
+    np.testing.assert_allclose(
+        explanation.stages["block2"], probe.predict_on_batch(batch), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_logit_equals_mean_cam_plus_bias_and_gives_the_probability(explanation):
+    # The logit comes from the head's own pooled input; the CAM from the final maps and the head's kernel.
+    np.testing.assert_allclose(
+        explanation.logit,
+        explanation.cam_lowres.mean(axis=(1, 2)) + explanation.cam_bias,
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(1.0 / (1.0 + np.exp(-explanation.logit)), explanation.probability, atol=1e-6)
+
+
+def test_cam_is_the_weighted_sum_of_final_maps(explanation):
+    np.testing.assert_allclose(
+        explanation.cam_lowres, explanation.final @ explanation.cam_weights, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_cam_upsampling_is_bilinear_and_aligned(explanation):
+    cam, low = explanation.cam, explanation.cam_lowres
+    # bilinear interpolation never leaves the range of the low-resolution map
+    assert (cam.min(axis=(1, 2)) >= low.min(axis=(1, 2)) - 1e-5).all()
+    assert (cam.max(axis=(1, 2)) <= low.max(axis=(1, 2)) + 1e-5).all()
+    # half-pixel centres: the corner pixels equal the corner cells (no shift, no flip)
+    np.testing.assert_allclose(cam[:, 0, 0], low[:, 0, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cam[:, -1, -1], low[:, -1, -1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cam[:, 0, -1], low[:, 0, -1], rtol=1e-5, atol=1e-6)
+
+
+def test_cam_reads_the_current_head_weights(batch):
+    model = tiny_model(seed=1)
+    head = model.get_layer("predictions")
+    kernel = np.zeros(tuple(head.kernel.shape), dtype=np.float32)
+    kernel[3, 0] = 2.0
+    head.kernel.assign(kernel)
+    head.bias.assign(np.array([-0.25], dtype=np.float32))
+    explanation = Explainer(model).explain(batch[:2])
+    np.testing.assert_allclose(explanation.cam_lowres, 2.0 * explanation.final[..., 3], rtol=1e-6)
+    assert explanation.cam_bias == pytest.approx(-0.25)
+
+
+def test_explain_rejects_a_batch_of_the_wrong_shape(explainer):
+    with pytest.raises(
+        ValueError, match=r"expected a batch of shape \(N, 128, 128, 3\).*got shape \(128, 128, 3\)"
+    ):
+        explainer.explain(np.zeros((128, 128, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"got shape \(1, 64, 64, 3\)"):
+        explainer.explain(np.zeros((1, 64, 64, 3), dtype=np.float32))
+
+
+def test_explainer_refuses_models_without_the_cam_head():
+    backbone = build_compact_densenet((1, 1, 1, 1), 4, 64, include_top=False)
+    pooled = keras.layers.GlobalMaxPooling2D(name="max_pool")(backbone.output)
+    wrong_pool = keras.Model(
+        backbone.inputs, keras.layers.Dense(1, activation="sigmoid", name="predictions")(pooled)
+    )
+    with pytest.raises(ModelFileError, match="expected GlobalAveragePooling2D over 'relu'"):
+        Explainer(wrong_pool)
+    averaged = keras.layers.GlobalAveragePooling2D(name="avg_pool")(backbone.output)
+    two_units = keras.Model(
+        backbone.inputs, keras.layers.Dense(2, activation="softmax", name="predictions")(averaged)
+    )
+    with pytest.raises(ModelFileError, match=r"kernel \(\d+, 2\), activation softmax"):
+        Explainer(two_units)
+    no_stages = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(2, 3, name="c")])
+    with pytest.raises(ModelFileError, match="has no layer for stage"):
+        Explainer(no_stages)
+
+
+# ------------------------------------------------------------------------------------------- top channels
+def test_top_channels_ranks_by_mean_or_max():
+    activation = np.zeros((4, 4, 4), dtype=np.float32)
+    activation[..., 0] = 1.0  # mean 1, max 1
+    activation[0, 0, 1] = 10.0  # mean 0.625, max 10
+    activation[..., 2] = 0.5  # mean 0.5, max 0.5
+    activation[..., 3] = 1.0  # ties with channel 0: the lower index comes first
+    indices, maps = top_channels(activation, k=3, rank="mean")
+    assert indices.tolist() == [0, 3, 1]
+    np.testing.assert_array_equal(maps, np.moveaxis(activation[..., [0, 3, 1]], -1, 0))
+    assert top_channels(activation, k=2, rank="max")[0].tolist() == [1, 0]
+    assert top_channels(activation, k=16)[0].tolist() == [0, 3, 1, 2]  # k is capped at the channel count
+
+
+def test_top_channels_rejects_bad_arguments():
+    with pytest.raises(
+        ValueError, match=r"expected one image's activation of shape \(h, w, c\), got shape \(1, 2, 2, 3\)"
+    ):
+        top_channels(np.zeros((1, 2, 2, 3)))
+    with pytest.raises(ValueError, match="rank must be one of"):
+        top_channels(np.zeros((2, 2, 3)), rank="median")
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        top_channels(np.zeros((2, 2, 3)), k=0)
+
+
+# --------------------------------------------------------------------------------------------- Grad-CAM
+@pytest.fixture(scope="module")
+def mixed_sign_model():
+    """A model whose CAM has both signs: head weights +1 / -1 on alternate channels."""
+    model = tiny_model(seed=2)
+    head = model.get_layer("predictions")
+    channels = head.kernel.shape[0]
+    head.kernel.assign(np.where(np.arange(channels) % 2 == 0, 1.0, -1.0).astype(np.float32)[:, None])
+    return model
+
+
+def test_gradcam_at_the_final_layer_is_relu_of_cam_up_to_scale(mixed_sign_model, batch):
+    # For GAP + Dense, d logit / d final[y, x, c] = w_c / (h w) everywhere, so Grad-CAM = ReLU(CAM) / (h w).
+    explanation = Explainer(mixed_sign_model).explain(batch)
+    maps = gradcam(mixed_sign_model, batch, "relu", target="logit")
+    h, w = explanation.cam_lowres.shape[1:]
+    expected = np.maximum(explanation.cam_lowres, 0.0) / (h * w)
+    assert (expected > 0).any() and (explanation.cam_lowres < 0).any()  # the ReLU matters here
+    np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-7)
+    positive = expected.ravel() > 0
+    assert np.corrcoef(maps.ravel()[positive], explanation.cam_lowres.ravel()[positive])[0, 1] > 0.9999
+    # the probability target only rescales each image by sigmoid'(logit) > 0
+    by_probability = gradcam(mixed_sign_model, batch, "relu", target="probability")
+    p = explanation.probability
+    np.testing.assert_allclose(by_probability, maps * (p * (1 - p))[:, None, None], rtol=1e-3, atol=1e-9)
+
+
+def test_gradcam_plus_plus_follows_the_closed_form(mixed_sign_model, batch):
+    explanation = Explainer(mixed_sign_model).explain(batch)
+    maps = gradcam_plus_plus(mixed_sign_model, batch, "relu")
+    h, w = explanation.cam_lowres.shape[1:]
+    grads = explanation.cam_weights / (h * w)  # the same for every position and image
+    final = explanation.final
+    denominator = 2 * grads**2 + final.sum(axis=(1, 2)) * grads**3  # (N, C)
+    alpha = np.where(denominator != 0, grads**2 / np.where(denominator != 0, denominator, 1), 0)
+    weights = (h * w) * alpha * np.maximum(grads, 0)
+    expected = np.maximum(np.einsum("nhwc,nc->nhw", final, weights), 0)
+    assert expected.max() > 0
+    np.testing.assert_allclose(maps, expected, rtol=1e-3, atol=1e-7)
+
+
+def test_gradcam_on_any_layer_and_errors(model, batch):
+    block3 = stage_layer_names(model)["block3"]
+    assert gradcam(model, batch, block3).shape == (3, 8, 8)  # a stage: shares the explain model
+    inner = gradcam(model, batch, "pool2_conv", method="gradcam++")  # not a stage: its own sub-model
+    assert inner.shape == (3, 32, 32) and (inner >= 0).all()
+    with pytest.raises(ValueError, match="has no layer 'nope'"):
+        gradcam(model, batch, "nope")
+    with pytest.raises(ValueError, match="target must be one of"):
+        gradcam(model, batch, "relu", target="loss")
+    with pytest.raises(ValueError, match="method must be one of"):
+        gradcam(model, batch, "relu", method="scorecam")
+
+
+def test_explainers_are_shared_and_do_not_keep_models_alive():
+    model = tiny_model(64)
+    assert explainer_for(model) is explainer_for(model)
+    layer_activations(model)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
+
+
+# ------------------------------------------------------------------------------------ every-layer cache
+def test_activation_cache_runs_one_pass_per_model_and_image(model, batch, explanation):
+    cache = ActivationCache(max_entries=2)
+    first = cache.get(model, batch[:1])
+    assert cache.forward_passes == 1
+    assert cache.get(model, batch[0]) is first  # same content, (S, S, 3) accepted
+    assert cache.forward_passes == 1
+    expected = [
+        layer.name
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer) and len(layer.output.shape) == 4
+    ]
+    assert first.layer_names == expected and "pool3_conv" in expected  # every 4-D layer, not only stages
+    np.testing.assert_allclose(
+        first.activations["conv1_relu"], explanation.stages["initial_conv"][0], atol=1e-5
+    )
+    np.testing.assert_allclose(first.cam, explanation.cam[0], atol=1e-5)
+    assert first.probability == pytest.approx(float(explanation.probability[0]), abs=1e-6)
+    assert first.logit == pytest.approx(float(explanation.logit[0]), abs=1e-5)
+    cache.get(model, batch[1:2])
+    cache.get(model, batch[2:3])  # evicts the least recently used entry (image 0)
+    assert cache.forward_passes == 3 and len(cache) == 2
+    cache.get(model, batch[:1])
+    assert cache.forward_passes == 4

@@ -1,0 +1,201 @@
+"""``densenet-interp explain`` through ``cli.main``: good and bad images in one call, bad models, exit codes."""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+import zlib
+
+import keras
+import numpy as np
+import pytest
+from densenet_interp.cli import main
+from densenet_interp.explain import STAGES
+from densenet_interp.explain_cli import label_from_path, unique_stems
+from PIL import Image
+from test_explain import tiny_model
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def huge_png_header(path, width: int = 20000, height: int = 20000) -> None:
+    """A PNG that declares width x height pixels (8-bit grey) but holds one row: costs bytes, not memory."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (width + 1))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", rows)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    tiny_model(64).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """Good images in several encodings and bad files, by name."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    paths = {name: folder / f"{name}.png" for name in ("grey", "sixteen", "rgba", "palette", "one_pixel")}
+    Image.fromarray(rng.integers(0, 256, (90, 70), dtype=np.uint8)).save(paths["grey"])
+    Image.fromarray(rng.integers(0, 65536, (50, 60)).astype(np.uint16)).save(paths["sixteen"])
+    Image.fromarray(rng.integers(0, 256, (40, 40, 4), dtype=np.uint8), "RGBA").save(paths["rgba"])
+    Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).convert("P").save(paths["palette"])
+    Image.new("L", (1, 1), 7).save(paths["one_pixel"])
+    paths["text"] = folder / "notes.png"
+    paths["text"].write_text("this is not an image\n")
+    paths["truncated"] = folder / "truncated.png"
+    data = paths["grey"].read_bytes()
+    paths["truncated"].write_bytes(data[: len(data) // 2])
+    paths["huge"] = folder / "huge.png"
+    huge_png_header(paths["huge"])
+    paths["missing"] = folder / "missing.png"
+    return paths
+
+
+GOOD = ("grey", "sixteen", "rgba", "palette", "one_pixel")
+BAD = {
+    "text": "not an image file",
+    "truncated": "cannot decode image",
+    "huge": "400.0 megapixels, over the limit",
+    "missing": "file not found",
+}
+
+
+def test_bad_images_get_one_line_each_and_the_others_are_explained(model_file, inputs, tmp_path, capsys):
+    order = ["grey", "text", "sixteen", "truncated", "rgba", "huge", "palette", "missing", "one_pixel"]
+    out = tmp_path / "out"
+    status = main(
+        ["explain", *(str(inputs[n]) for n in order), "--model", str(model_file), "--out", str(out)]
+    )
+    captured = capsys.readouterr()
+    assert status == 1
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == len(BAD) and "Traceback" not in captured.err
+    for name, problem in BAD.items():
+        line = next(e for e in errors if e.startswith(f"{inputs[name]}: "))
+        assert problem in line, line
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{name}.png" for name in GOOD)
+    for name in GOOD:
+        assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    assert "explained 5 of 9 image(s)" in captured.out
+
+
+def test_all_good_images_exit_0_and_arrays_hold_the_model_input(model_file, inputs, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = [str(inputs["grey"]), str(inputs["rgba"]), "--model", str(model_file), "--out", str(out)]
+    assert main(["explain", *args, "--save-arrays", "--top-k", "4", "--rank", "max", "--crop-frame"]) == 0
+    assert capsys.readouterr().err == ""
+    with np.load(out / "grey.npz", allow_pickle=False) as arrays:
+        grey = np.asarray(Image.open(inputs["grey"]).resize((64, 64), Image.Resampling.BILINEAR))
+        np.testing.assert_array_equal(
+            arrays["input"], np.repeat(grey[..., None].astype(np.float32), 3, axis=2)
+        )
+        assert arrays["cam"].shape == (64, 64) and 0.0 <= float(arrays["probability"]) <= 1.0
+        for stage in STAGES:
+            assert arrays[stage].shape[-1] == 4 and arrays[f"{stage}_channels"].shape == (4,)
+        assert int(arrays["label"]) == -1 and str(arrays["source"]) == str(inputs["grey"])
+    # the same image alone gives the same probability (batching does not change results)
+    with np.load(out / "grey.npz") as arrays:
+        batched = float(arrays["probability"])
+    single = tmp_path / "single"
+    assert (
+        main(
+            [
+                "explain",
+                str(inputs["grey"]),
+                "--model",
+                str(model_file),
+                "--out",
+                str(single),
+                "--save-arrays",
+            ]
+        )
+        == 0
+    )
+    with np.load(single / "grey.npz") as arrays:
+        assert float(arrays["probability"]) == pytest.approx(batched, abs=1e-6)
+
+
+def _assert_bad_model(model_path, inputs, tmp_path, capsys, problem: str) -> None:
+    out = tmp_path / "never"
+    status = main(["explain", str(inputs["grey"]), "--model", str(model_path), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2 and not out.exists()
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"densenet-interp explain: error: {model_path}: ") and problem in err, err
+
+
+def test_missing_model(inputs, tmp_path, capsys):
+    _assert_bad_model(tmp_path / "nowhere.keras", inputs, tmp_path, capsys, "model file not found")
+
+
+def test_model_file_that_is_not_a_model(inputs, tmp_path, capsys):
+    _assert_bad_model(inputs["grey"], inputs, tmp_path, capsys, "not a .keras model")
+    corrupt = tmp_path / "corrupt.keras"
+    with zipfile.ZipFile(corrupt, "w") as archive:
+        archive.writestr("config.json", "{not json")
+    _assert_bad_model(corrupt, inputs, tmp_path, capsys, "could not load the model")
+
+
+def test_model_without_the_layers_the_explanation_needs(inputs, tmp_path, capsys):
+    plain = tmp_path / "plain.keras"
+    image = keras.Input((32, 32, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, name="conv")(image))
+    keras.Model(image, keras.layers.Dense(1, activation="sigmoid", name="predictions")(pooled)).save(plain)
+    _assert_bad_model(plain, inputs, tmp_path, capsys, "lacks the layers")
+
+
+def test_top_k_must_be_positive(model_file, inputs, tmp_path, capsys):
+    args = [str(inputs["grey"]), "--model", str(model_file), "--out", str(tmp_path), "--top-k", "0"]
+    assert main(["explain", *args]) == 2
+    assert "--top-k must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_unwritable_output_is_one_line_per_image(model_file, inputs, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    status = main(["explain", str(inputs["grey"]), "--model", str(model_file), "--out", str(blocker)])
+    err = capsys.readouterr().err
+    assert (
+        status == 1 and err.count("\n") == 1 and "cannot write the outputs" in err and "Traceback" not in err
+    )
+
+
+def test_output_stems_are_unique_and_labels_come_from_mura_paths():
+    paths = [
+        "MURA-v1.1/valid/XR_WRIST/patient11185/study1_positive/image1.png",
+        "MURA-v1.1/valid/XR_WRIST/patient11186/study1_positive/image1.png",
+        "MURA-v1.1/valid/XR_WRIST/patient11186/study2_negative/image1.png",
+        "/data/other/scan.png",
+        "/data/other/scan.png",
+    ]
+    assert unique_stems(paths) == [
+        "patient11185_study1_positive_image1",
+        "patient11186_study1_positive_image1",
+        "study2_negative_image1",
+        "scan",
+        "scan-2",
+    ]
+    assert [label_from_path(p) for p in paths] == [1, 1, 0, None, None]
+
+
+def test_long_lists_are_explained_in_batches(model_file, inputs, tmp_path, capsys, monkeypatch):
+    from densenet_interp import explain_cli
+
+    monkeypatch.setattr(explain_cli, "BATCH_SIZE", 2)
+    names = ["grey", "sixteen", "text", "rgba", "palette"]  # batches: (grey, sixteen), (rgba, palette)
+    out = tmp_path / "out"
+    status = main(
+        ["explain", *(str(inputs[n]) for n in names), "--model", str(model_file), "--out", str(out)]
+    )
+    assert status == 1 and capsys.readouterr().err.count("\n") == 1
+    assert sorted(p.name for p in out.iterdir()) == ["grey.png", "palette.png", "rgba.png", "sixteen.png"]

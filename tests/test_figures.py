@@ -1,0 +1,173 @@
+"""The case figure: panels, colours, the arrays saved beside it, atomic writing (no model needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from densenet_interp.explain import STAGES, Explanation, top_channels
+from densenet_interp.figures import (
+    GAP_COLOUR,
+    activation_grid,
+    case_arrays,
+    case_figure,
+    colour_table,
+    overlay_cam,
+    save_case_figure,
+    write_case_files,
+)
+from matplotlib.figure import Figure
+
+SHAPES = {"initial_conv": (32, 32, 20), "block1": (16, 16, 24), "block2": (8, 8, 28), "block3": (4, 4, 30)}
+SHAPES["block4"] = (2, 2, 32)
+
+
+def fake_explanation(n: int = 2, size: int = 64, seed: int = 0) -> Explanation:
+    """An Explanation with known random arrays (the figure code must not care where they came from)."""
+    rng = np.random.default_rng(seed)
+    stages = {stage: rng.normal(size=(n, *shape)).astype(np.float32) for stage, shape in SHAPES.items()}
+    final = np.maximum(rng.normal(size=(n, 2, 2, 32)), 0).astype(np.float32)
+    weights = rng.normal(size=32).astype(np.float32)
+    cam_lowres = final @ weights
+    cam = np.repeat(np.repeat(cam_lowres, size // 2, axis=1), size // 2, axis=2)
+    logit = cam_lowres.mean(axis=(1, 2)) + 0.1
+    return Explanation(
+        inputs=rng.uniform(0, 255, (n, size, size, 3)).astype(np.float32),
+        probability=(1 / (1 + np.exp(-logit))).astype(np.float32),
+        logit=logit.astype(np.float32),
+        stages=stages,
+        final=final,
+        cam_lowres=cam_lowres,
+        cam=cam.astype(np.float32),
+        cam_weights=weights,
+        cam_bias=0.1,
+        layer_names={**{s: f"layer_{s}" for s in STAGES}, "final": "relu"},
+    )
+
+
+def test_overlay_cam_blends_jet_over_the_image():
+    image = np.full((40, 40), 100, dtype=np.uint8)
+    cam = np.zeros((4, 4), dtype=np.float32)
+    cam[0, 0] = 1.0
+    np.testing.assert_array_equal(overlay_cam(image, cam, 0.0), np.full((40, 40, 3), 100, dtype=np.uint8))
+    heat = overlay_cam(image, cam, 1.0)
+    assert heat.shape == (40, 40, 3)
+    jet = colour_table("jet")
+    np.testing.assert_array_equal(heat[0, 0], jet[255])  # the hot corner is dark red
+    np.testing.assert_array_equal(heat[-1, -1], jet[0])  # the cold corner is dark blue
+    half = overlay_cam(image, cam, 0.5)
+    np.testing.assert_allclose(half[-1, -1], 0.5 * 100 + 0.5 * jet[0].astype(float), atol=1)
+    with pytest.raises(ValueError, match=r"alpha \(CAM opacity\) must be in \[0, 1\], got 1.5"):
+        overlay_cam(image, cam, 1.5)
+
+
+def test_activation_grid_is_a_4x4_mosaic_of_the_top_channels_in_bwr():
+    rng = np.random.default_rng(1)
+    activation = rng.uniform(0, 1, (8, 8, 20)).astype(np.float32)
+    activation[..., 7] += 5.0  # the strongest channel
+    grid = activation_grid(activation, 16, "mean", tile=8, gap=2)
+    assert (grid.rows, grid.cols) == (4, 4)
+    assert grid.rgb.shape == (4 * 8 + 3 * 2, 4 * 8 + 3 * 2, 3)
+    np.testing.assert_array_equal(grid.channels, top_channels(activation, 16, "mean")[0])
+    assert grid.channels[0] == 7
+    assert grid.vmin == pytest.approx(activation[..., grid.channels].min())
+    assert grid.vmax == pytest.approx(activation[..., grid.channels].max())
+    bwr = colour_table("bwr")
+    first_tile = grid.rgb[:8, :8]
+    assert (first_tile[..., 0] > first_tile[..., 2]).all()  # the strong channel is red everywhere
+    np.testing.assert_array_equal(grid.rgb[8:10, 0], np.array([GAP_COLOUR] * 2, dtype=np.uint8))
+    # the panel range is shared: the global minimum is pure blue
+    y, x, c = np.unravel_index(np.argmin(activation[..., grid.channels]), (8, 8, 16))
+    row, col = divmod(int(c), 4)
+    np.testing.assert_array_equal(grid.rgb[row * 10 + y, col * 10 + x], bwr[0])
+
+
+def test_activation_grid_options():
+    activation = np.arange(4 * 4 * 5, dtype=np.float32).reshape(4, 4, 5)
+    grid = activation_grid(activation, 5, "max", tile=4, gap=1)
+    assert (grid.rows, grid.cols) == (2, 3)  # 5 tiles: 3 columns, 2 rows, one empty cell
+    assert (grid.rgb[5:, 10:] == GAP_COLOUR).all()
+    per_map = activation_grid(activation, 2, scale="map", tile=4)
+    assert np.isnan(per_map.vmin)
+    bwr = colour_table("bwr")
+    for tile in (per_map.rgb[:4, :4], per_map.rgb[:4, 6:10]):  # each map spans the whole colour range
+        np.testing.assert_array_equal(tile[0, 0], bwr[0])
+        np.testing.assert_array_equal(tile[-1, -1], bwr[255])
+    chosen = activation_grid(activation, channels=np.array([3, 1]), tile=4)
+    assert chosen.channels.tolist() == [3, 1]
+    with pytest.raises(ValueError, match="scale must be one of"):
+        activation_grid(activation, scale="global")
+
+
+def test_case_figure_has_the_papers_panels():
+    explanation = fake_explanation()
+    display = np.zeros((128, 128), dtype=np.uint8)
+    outline = np.zeros((128, 128), dtype=bool)
+    outline[40:60, 40:60] = True
+    fig = case_figure(explanation, 1, display, title="Figure 4 · test", label=1, outline=outline)
+    assert isinstance(fig, Figure)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == [
+        "(a) augmented input",
+        "(b) class activation map",
+        "(c) initial convolution",
+        "(d) end of block 1",
+        "(e) end of block 2",
+        "(f) end of block 3",
+        "(g) end of block 4",
+    ]
+    assert fig.get_suptitle() == "Figure 4 · test"
+    for stage in STAGES:
+        np.testing.assert_array_equal(fig.channels[stage], top_channels(explanation.stages[stage][1], 16)[0])
+    text = "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    probability = float(explanation.probability[1])
+    assert f"probability (abnormal): {probability:.3f}" in text and "label: abnormal (1)" in text
+    assert fig._repr_png_().startswith(b"\x89PNG")
+
+
+def test_case_figure_options_and_index_check():
+    explanation = fake_explanation()
+    fig = case_figure(explanation, 0, None, title="t", top_k=4, rank="max", input_caption="input")
+    assert fig.axes[0].get_title() == "(a) input"
+    text = "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "prediction:" in text and "label:" not in text  # no label given, none claimed
+    assert all(len(channels) == 4 for channels in fig.channels.values())
+    with pytest.raises(IndexError, match="image index 2 out of range for an explanation of 2 images"):
+        case_figure(explanation, 2, None, title="t")
+
+
+def test_save_case_figure_writes_png_pdf_and_the_shown_arrays(tmp_path):
+    explanation = fake_explanation()
+    display = np.full((64, 64), 50, dtype=np.uint8)
+    fig = case_figure(explanation, 1, display, title="t", rank="max")
+    written = save_case_figure(
+        fig, explanation, 1, display, tmp_path / "figs" / "figure04", extra={"label": 1}
+    )
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
+        "figure04.npz",
+        "figure04.pdf",
+        "figure04.png",
+    ]
+    assert written[".png"].read_bytes().startswith(b"\x89PNG") and written[".pdf"].read_bytes().startswith(
+        b"%PDF"
+    )
+    with np.load(written[".npz"], allow_pickle=False) as arrays:
+        assert arrays["cam"].shape == arrays["input"].shape[:2] == (64, 64)
+        np.testing.assert_array_equal(arrays["input"], explanation.inputs[1])
+        np.testing.assert_array_equal(arrays["display"], display)
+        for stage in STAGES:
+            channels = fig.channels[stage]  # ranked by max, as the figure shows them
+            np.testing.assert_array_equal(arrays[f"{stage}_channels"], channels)
+            np.testing.assert_array_equal(arrays[stage], explanation.stages[stage][1][..., channels])
+            assert arrays[stage].shape[-1] == 16 and str(arrays[f"{stage}_layer"]) == f"layer_{stage}"
+        assert float(arrays["probability"]) == pytest.approx(float(explanation.probability[1]))
+        assert float(arrays["logit"]) == pytest.approx(float(explanation.logit[1]))
+        assert int(arrays["label"]) == 1
+
+
+def test_case_arrays_refuses_to_overwrite_and_stems_keep_dots(tmp_path):
+    explanation = fake_explanation()
+    with pytest.raises(ValueError, match="extra key 'cam' would overwrite"):
+        case_arrays(explanation, 0, extra={"cam": 1})
+    fig = case_figure(explanation, 0, None, title="t")
+    written = write_case_files(fig, None, tmp_path / "image1.v2", formats=(".png",))
+    assert list(written) == [".png"] and sorted(p.name for p in tmp_path.iterdir()) == ["image1.v2.png"]
