@@ -109,6 +109,12 @@ FIGURES := $(foreach n,$(FIGURE_NUMBERS),$(RESULTS)/figures/figure$(n).png)
 $(RESULTS)/figures/figure%.png: $(NB)/40_case_figure.ipynb $(MODELS) lib/densenet_interp/cases.json | $(VENV_STAMP)
 	$(call RUN_NB,$<,$(OUTNB)/40_case_figure_$*.ipynb) -p figure $*
 
+# 50: beyond the paper: where the models look (CAM mass in the ground-truth masks of the phantom), the paper's
+# claims tested on those numbers, Grad-CAM/Grad-CAM++ and deletion/insertion curves. Needs phantom masks.
+LOCALISATION := $(RESULTS)/tables/localisation.csv
+$(LOCALISATION): $(NB)/50_localisation.ipynb $(MODELS) | $(VENV_STAMP)
+	$(call RUN_NB,$<,$(OUTNB)/50_localisation.ipynb)
+
 # 90: the explorer runs headlessly too (its widgets are tested in tests/test_widgets.py)
 EXPLORER := $(OUTNB)/90_explorer.ipynb
 $(EXPLORER): $(NB)/90_explorer.ipynb $(MODELS) | $(VENV_STAMP)
@@ -116,7 +122,7 @@ $(EXPLORER): $(NB)/90_explorer.ipynb $(MODELS) | $(VENV_STAMP)
 
 # ------------------------------------------------------------------------------------------------ targets
 .PHONY: reproduce data models tables figures test lint format lab clean-results help
-reproduce: $(TABLE2) $(TABLE1) $(FIGURES) $(EXPLORER)
+reproduce: $(TABLE2) $(TABLE1) $(FIGURES) $(if $(filter 1,$(PHANTOM)),$(LOCALISATION)) $(EXPLORER)
 	@echo "==> $(PROFILE): results in $(RESULTS)"
 
 data: $(DATA_STAMP)

@@ -1,0 +1,607 @@
+"""The paper's training recipe (section 3), with runs that survive being killed and leave a model card.
+
+Recipe: Adam (beta_1 0.9, beta_2 0.999), binary cross-entropy on the sigmoid output, the profile's batch size
+and epochs, all layers trainable (end-to-end), the learning rate divided by 10, 50 and 100 once 25 %, 50 % and
+75 % of the epochs have passed (:func:`learning_rate_at`), augmentation by random lateral inversion and
+rotation up to 30 degrees (:mod:`densenet_interp.pipeline`). Training uses the model set's body parts of the
+train split, validation the same body parts of the valid split, image by image. The model kept is the epoch
+with the least ``|train accuracy - validation accuracy|`` (the paper's rule, :data:`SELECTION_RULE`); the
+epoch of least validation loss is recorded beside it.
+
+A run folder (``results/<profile>/models/<model set>/``) holds::
+
+    checkpoints/epoch_XXX.weights.h5   weights after epoch XXX (1-based); all epochs for small models, else
+                                       only the epochs either selection rule currently prefers
+    checkpoints/resume.npz             everything needed to continue: weights, optimizer state, history
+    history.csv                        one row per finished epoch (HISTORY_COLUMNS)
+    tensorboard/                       the same scalars for TensorBoard
+    card.json, model.keras             written last, only when the run is complete (model.keras last of all)
+
+Every file is written atomically after each epoch, so a run killed at any moment (even ``kill -9``) resumes
+from its last finished epoch. The data order and augmentation of an epoch depend only on ``(seed, epoch)``
+and the optimizer state is restored exactly, so the resumed run ends as the uninterrupted one would (with op
+determinism, bit for bit). A folder with ``model.keras`` and ``card.json`` is finished and is never retrained.
+
+Switches (environment variables, or the keyword arguments of :func:`train_model_set`):
+
+* ``DETERMINISTIC=1|0``: ``tf.config.experimental.enable_op_determinism()``; default on for ``tiny``.
+* ``STRATEGY=mirrored``: train under ``tf.distribute.MirroredStrategy`` over all visible GPUs (over the
+  logical CPUs when there is no GPU); the profile's batch size stays the global batch.
+* ``MIXED_PRECISION=1``: the ``mixed_float16`` Keras policy (GPU runs; Keras adds loss scaling).
+* ``XLA=1``: ``jit_compile=True`` in ``compile`` (GPU runs). Off by default: Keras would otherwise turn XLA
+  on by itself on a GPU, and a run's numerics should not depend on that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from . import models, mura, pipeline
+from .errors import ModelFileError
+from .paths import PROJECT_ROOT, Layout, atomic_path, write_text_atomic
+from .profiles import ModelSet, Profile, get_model_set, get_profile
+
+HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+SELECTION_RULE = (
+    "the epoch with the least |training accuracy - validation accuracy| (paper, section 3: 'to avoid "
+    "over-fitting'); ties go to the lower validation loss, then to the earlier epoch"
+)
+KEEP_ALL_EPOCHS_MAX_PARAMS = 5_000_000  # keep every epoch's weights below this size (the compact models)
+STRATEGIES = ("default", "mirrored")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the recipe
+
+
+def learning_rate_at(epoch: int, profile: Profile) -> float:
+    """The learning rate of ``epoch`` (0-based): ``profile.learning_rate`` divided by the divisor of the last
+    drop whose fraction of ``profile.epochs`` has passed (paper: /10, /50, /100 at 25 %, 50 %, 75 %)."""
+    if not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        raise ValueError(f"epoch must be a non-negative integer (0-based), got {epoch!r}")
+    divisor = 1.0
+    for fraction, drop in zip(profile.lr_drop_fractions, profile.lr_drop_divisors, strict=True):
+        if epoch >= fraction * profile.epochs - 1e-9:
+            divisor = drop
+    return profile.learning_rate / divisor
+
+
+def select_epochs(history: pd.DataFrame) -> tuple[int, int]:
+    """``(selected epoch, least-validation-loss epoch)``, 1-based, from history rows (see SELECTION_RULE)."""
+    if history.empty:
+        raise ValueError("history has no epochs; expected at least one finished epoch")
+    gap = (history["accuracy"] - history["val_accuracy"]).abs()
+    ranked = history.assign(_gap=gap.round(12)).sort_values(["_gap", "val_loss", "epoch"], kind="stable")
+    by_loss = history.sort_values(["val_loss", "epoch"], kind="stable")
+    return int(ranked["epoch"].iloc[0]), int(by_loss["epoch"].iloc[0])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# runtime switches
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeOptions:
+    """How a run executes (not what it computes); see the module docstring for each switch."""
+
+    strategy: str = "default"
+    mixed_precision: bool = False
+    xla: bool = False
+    deterministic: bool = False
+
+    @classmethod
+    def resolve(cls, profile: Profile, **given) -> RuntimeOptions:
+        """Options from keyword arguments, else the environment, else the defaults (determinism on for tiny)."""
+        strategy = given.get("strategy") or os.environ.get("STRATEGY") or "default"
+        if strategy not in STRATEGIES:
+            raise ValueError(f"STRATEGY={strategy!r}; expected one of {', '.join(STRATEGIES)}")
+        return cls(
+            strategy=strategy,
+            mixed_precision=_switch(given.get("mixed_precision"), "MIXED_PRECISION", False),
+            xla=_switch(given.get("xla"), "XLA", False),
+            deterministic=_switch(given.get("deterministic"), "DETERMINISTIC", profile.name == "tiny"),
+        )
+
+
+def _switch(value: bool | None, variable: str, default: bool) -> bool:
+    if value is not None:
+        return bool(value)
+    text = os.environ.get(variable, "").strip().lower()
+    if text in ("", "default"):
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{variable}={text!r}; expected 1 or 0")
+
+
+def _strategy(name: str) -> tf.distribute.Strategy:
+    if name == "default":
+        return tf.distribute.get_strategy()
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+    devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=devices)
+
+
+@contextmanager
+def _precision(mixed: bool) -> Iterator[None]:
+    """Use the ``mixed_float16`` policy inside the block if ``mixed``; always restore the previous one."""
+    previous = keras.config.dtype_policy()
+    if mixed:
+        keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# files of a run
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFiles:
+    """The files of one run folder (see the module docstring)."""
+
+    folder: Path
+
+    @property
+    def model(self) -> Path:
+        return self.folder / "model.keras"
+
+    @property
+    def card(self) -> Path:
+        return self.folder / "card.json"
+
+    @property
+    def history(self) -> Path:
+        return self.folder / "history.csv"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.folder / "checkpoints"
+
+    @property
+    def resume(self) -> Path:
+        return self.checkpoints / "resume.npz"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.folder / "tensorboard"
+
+    def epoch_weights(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:03d}.weights.h5"
+
+    def finished(self) -> bool:
+        return self.model.is_file() and self.card.is_file()
+
+
+def _save_weights_atomic(model: keras.Model, target: Path) -> None:
+    """``model.save_weights`` to ``target`` via a temporary sibling (Keras wants the ``.weights.h5`` suffix)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{os.getpid()}.{target.name}")
+    try:
+        model.save_weights(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_history(path: Path, rows: list[dict]) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows, columns=HISTORY_COLUMNS).to_csv(tmp, index=False)
+
+
+def _save_resume(path: Path, model: keras.Model, optimizer, meta: dict) -> None:
+    """Write weights, optimizer variables and ``meta`` (epochs done, history, identity) as one .npz."""
+    arrays = {f"model_{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.weights)}
+    arrays |= {f"optimizer_{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(optimizer.variables)}
+    arrays["meta"] = np.array(json.dumps(meta))
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def _load_resume(path: Path, model: keras.Model, optimizer, identity: dict) -> dict:
+    """Restore weights and optimizer state saved by :func:`_save_resume`; return its meta.
+
+    Refuses (ModelFileError naming the file) a checkpoint of another configuration (profile, model set, seed,
+    data, initialisation) or one whose variables do not fit the model, instead of resuming it silently.
+    """
+    with np.load(path, allow_pickle=False) as stored:
+        meta = json.loads(str(stored["meta"]))
+        for key, expected in identity.items():
+            if meta.get("identity", {}).get(key) != expected:
+                raise ModelFileError(
+                    f"checkpoint was written for {key} = {meta.get('identity', {}).get(key)!r}, this run has "
+                    f"{expected!r}; delete the checkpoints folder to start over",
+                    path=path,
+                )
+        for prefix, variables in (("model", model.weights), ("optimizer", optimizer.variables)):
+            names = sorted(n for n in stored.files if n.startswith(prefix + "_"))
+            shapes = [tuple(stored[n].shape) for n in names]
+            if shapes != [tuple(v.shape) for v in variables]:
+                raise ModelFileError(
+                    f"checkpoint holds {len(names)} {prefix} variables that do not match the {len(variables)} of "
+                    f"this run (first shapes {shapes[:3]}); delete the checkpoints folder to start over",
+                    path=path,
+                )
+            for name, variable in zip(names, variables, strict=True):
+                variable.assign(stored[name])
+    return meta
+
+
+def _json_roundtrip(value):
+    """``value`` as it reads back from JSON (tuples become lists), so it compares equal to a stored copy."""
+    return json.loads(json.dumps(value))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _git_commit() -> tuple[str, bool | None]:
+    """``(commit, has uncommitted changes)`` of the project checkout, or ``("unknown", None)``."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout
+        return commit or "unknown", bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", None
+
+
+def _package_versions() -> dict:
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# one training run
+
+
+def _initialisation(profile: Profile, model_set: ModelSet, standin_weights) -> tuple[str, Path | None]:
+    """``("random" | "standin" | "imagenet", weights file or None)`` for this model set and profile."""
+    if not model_set.pretrained:
+        return "random", None
+    if profile.pretraining == "standin":
+        path = Path(standin_weights) if standin_weights else Layout.for_profile(profile.name).standin_weights
+        if not path.is_file():
+            raise ModelFileError(
+                f"stand-in pre-trained weights not found; run `densenet-interp pretrain --profile {profile.name}` "
+                f"first (model set {model_set.name} is pre-trained)",
+                path=path,
+            )
+        return "standin", path
+    local = os.environ.get(models.WEIGHTS_ENV)
+    return profile.pretraining, Path(local) if local else None
+
+
+def _data(index, model_set: ModelSet, profile: Profile, cache_dir: Path, log) -> dict:
+    """Per split, a model set's images (``uint8 (N, S, S)`` tensor from the decode cache) and float32 labels."""
+    cache = pipeline.build_cache(index, profile.image_size, cache_dir, log=log)
+    data = {}
+    for split in mura.SPLITS:
+        frame = mura.select_images(index, split, model_set.body_parts)
+        pixels = pipeline.to_pixel_tensor(cache.arrays_for(frame["path"].tolist()))
+        data[split] = (pixels, frame["label"].to_numpy(np.float32))
+    return data
+
+
+def _compile(model: keras.Model, profile: Profile, options: RuntimeOptions):
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate_at(0, profile), beta_1=0.9, beta_2=0.999)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+        jit_compile=options.xla,
+    )
+    model.optimizer.build(model.trainable_variables)
+    return model.optimizer
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    return (
+        f"epoch {row['epoch']}/{epochs}  loss {row['loss']:.4f}  accuracy {row['accuracy']:.4f}  "
+        f"val_loss {row['val_loss']:.4f}  val_accuracy {row['val_accuracy']:.4f}  "
+        f"lr {row['learning_rate']:.2e}  {row['seconds']:.1f} s"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What is fixed about one training run: its configuration, files and initialisation."""
+
+    profile: Profile
+    model_set: ModelSet
+    files: RunFiles
+    options: RuntimeOptions
+    init: str  # "random", "standin" or "imagenet"
+    init_file: Path | None
+    seed: int
+    data_fingerprint: str
+
+    @property
+    def identity(self) -> dict:
+        """What a checkpoint must share with this run to be resumed by it (as it reads back from JSON)."""
+        return _json_roundtrip(
+            {
+                "profile": self.profile.to_dict(),
+                "model_set": self.model_set.name,
+                "seed": self.seed,
+                "data_fingerprint": self.data_fingerprint,
+                "initialisation": self.init,
+            }
+        )
+
+
+def train_model_set(
+    profile: Profile | str,
+    model_set: ModelSet | str,
+    mura_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    standin_weights: str | Path | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+    cache_dir: str | Path | None = None,
+    strategy: str | None = None,
+    mixed_precision: bool | None = None,
+    xla: bool | None = None,
+    deterministic: bool | None = None,
+) -> dict:
+    """Train one model set with the paper's recipe into ``out_dir`` (resuming if interrupted); return its card.
+
+    Args:
+        profile, model_set: objects or names (``get_profile`` / ``get_model_set``).
+        mura_dir: the MURA-layout folder (or its parent).
+        out_dir: the run folder (see the module docstring for its files).
+        standin_weights: backbone weights of the stand-in pre-training, for a pre-trained model set when
+            ``profile.pretraining == "standin"`` (default: ``Layout.for_profile(profile).standin_weights``).
+        seed: fixes initial weights, data order and augmentation.
+        log: called with one line at the start, one per epoch and one at the end.
+        cache_dir: decode cache folder (default: ``Layout.for_profile(profile).cache_dir``).
+        strategy, mixed_precision, xla, deterministic: the switches of the module docstring (None: environment).
+    """
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    model_set = get_model_set(model_set) if isinstance(model_set, str) else model_set
+    files = RunFiles(Path(out_dir))
+    if files.finished():
+        return json.loads(files.card.read_text())
+    started = time.perf_counter()
+    options = RuntimeOptions.resolve(
+        profile, strategy=strategy, mixed_precision=mixed_precision, xla=xla, deterministic=deterministic
+    )
+    index = mura.read_mura(mura_dir)
+    init, init_file = _initialisation(profile, model_set, standin_weights)
+    run = _Run(profile, model_set, files, options, init, init_file, seed, mura.fingerprint(index))
+    if options.deterministic:
+        tf.config.experimental.enable_op_determinism()  # process-wide; TensorFlow has no public way back
+    keras.utils.set_random_seed(seed)
+    data = _data(
+        index, model_set, profile, Path(cache_dir or Layout.for_profile(profile.name).cache_dir), log
+    )
+    with _precision(options.mixed_precision):
+        rows, resumed_from, replicas = _fit(run, data, log)
+    card = _card(run, index, data, rows, resumed_from, replicas)
+    card = _json_roundtrip(card | {"seconds_this_process": round(time.perf_counter() - started, 1)})
+    _finalise(run, card)
+    log(
+        f"{model_set.name}: selected epoch {card['selected_epoch']} (val_accuracy "
+        f"{card['final_metrics']['val_accuracy']:.4f}); wrote {files.model}"
+    )
+    return card
+
+
+def _fit(run: _Run, data: dict, log) -> tuple[list[dict], int | None, int]:
+    """Run the remaining epochs, checkpointing each; return ``(history rows, resumed from epoch, replicas)``."""
+    profile, files = run.profile, run.files
+    strategy = _strategy(run.options.strategy)
+    with strategy.scope():
+        model = models.build_model(
+            profile, pretrained=run.model_set.pretrained, weights_path=run.init_file, seed=run.seed
+        )
+        optimizer = _compile(model, profile, run.options)
+        rows, done = [], 0
+        if files.resume.is_file():
+            meta = _load_resume(files.resume, model, optimizer, run.identity)
+            rows, done = meta["history"], int(meta["epochs_done"])
+            _write_history(files.history, rows)  # the last row may have been lost to the interruption
+    (x_train, y_train), (x_valid, y_valid) = data["train"], data["valid"]
+    keep_all = model.count_params() < KEEP_ALL_EPOCHS_MAX_PARAMS
+    log(
+        f"training {run.model_set.name} ({profile.name}): {x_train.shape[0]} train / {x_valid.shape[0]} valid "
+        f"images, {profile.epochs} epochs, batch {profile.batch_size}, {strategy.num_replicas_in_sync} replica(s)"
+        + (f"; resuming after epoch {done}" if done else "")
+    )
+    valid = pipeline.make_dataset(
+        x_valid, y_valid, batch_size=profile.batch_size, training=False, seed=run.seed
+    )
+    writer = tf.summary.create_file_writer(str(files.tensorboard))
+    for epoch in range(done, profile.epochs):
+        rate = learning_rate_at(epoch, profile)
+        optimizer.learning_rate.assign(rate)
+        train = pipeline.make_dataset(
+            x_train,
+            y_train,
+            batch_size=profile.batch_size,
+            training=True,
+            seed=run.seed,
+            rotation_degrees=profile.rotation_degrees,
+            epoch=epoch,
+        )
+        tick = time.perf_counter()
+        logs = model.fit(
+            train, validation_data=valid, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0
+        ).history
+        row = {key: float(logs[key][-1]) for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        row |= {"epoch": epoch + 1, "learning_rate": rate, "seconds": round(time.perf_counter() - tick, 3)}
+        rows.append({key: row[key] for key in HISTORY_COLUMNS})
+        _save_weights_atomic(model, files.epoch_weights(epoch + 1))
+        meta = {
+            "identity": run.identity,
+            "epochs_done": epoch + 1,
+            "history": rows,
+            "resumed_from": done or None,
+        }
+        _save_resume(files.resume, model, optimizer, meta)
+        _write_history(files.history, rows)
+        _write_scalars(writer, row)
+        if not keep_all:
+            _prune_epoch_weights(files, rows)
+        log(_epoch_line(row, profile.epochs))
+    writer.close()
+    return rows, done or None, strategy.num_replicas_in_sync
+
+
+def _write_scalars(writer, row: dict) -> None:
+    """Log an epoch's scalars for TensorBoard.
+
+    ``tf.summary.scalar`` needs the ``tensorboard`` package, which the pinned environment does not install;
+    ``tf.summary.write`` with the scalars plugin's metadata writes the very same event records without it.
+    """
+    plugin = summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+    metadata = summary_pb2.SummaryMetadata(plugin_data=plugin)
+    with writer.as_default():
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"):
+            tf.summary.write(key, tf.constant(row[key], tf.float32), step=row["epoch"], metadata=metadata)
+    writer.flush()
+
+
+def _prune_epoch_weights(files: RunFiles, rows: list[dict]) -> None:
+    """Delete epoch weights that neither selection rule can still choose (large models only)."""
+    keep = set(select_epochs(pd.DataFrame(rows)))
+    for row in rows:
+        if row["epoch"] not in keep:
+            files.epoch_weights(row["epoch"]).unlink(missing_ok=True)
+
+
+def _card(run: _Run, index, data: dict, rows: list[dict], resumed_from: int | None, replicas: int) -> dict:
+    """The model card: what was trained, on what, how, with which result, by which code."""
+    profile, options = run.profile, run.options
+    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    selected, best_loss = select_epochs(history)
+    metrics = history.set_index("epoch")[["loss", "accuracy", "val_loss", "val_accuracy"]]
+    commit, dirty = _git_commit()
+    departures = list(profile.departures)
+    if options.strategy == "mirrored":
+        departures.append(f"data-parallel over {replicas} replicas (MirroredStrategy), same global batch")
+    if options.mixed_precision:
+        departures.append("mixed float16 precision")
+    weights_file = str(run.init_file) if run.init_file else None
+    if run.init == "imagenet" and weights_file is None:
+        weights_file = "keras.applications ImageNet download"
+    return {
+        "model_set": run.model_set.name,
+        "model_set_title": run.model_set.title,
+        "body_parts": list(run.model_set.body_parts),
+        "profile": profile.to_dict(),
+        "data_label": profile.data_label,
+        "data_fingerprint": run.data_fingerprint,
+        "mura_root": str(index.root),
+        "train_images": int(data["train"][0].shape[0]),
+        "valid_images": int(data["valid"][0].shape[0]),
+        "train_abnormal_fraction": round(float(data["train"][1].mean()), 4),
+        "valid_abnormal_fraction": round(float(data["valid"][1].mean()), 4),
+        "initialisation": run.init,
+        "initial_weights": {
+            "file": weights_file,
+            "sha256": _sha256(run.init_file) if run.init_file else None,
+        },
+        "seed": run.seed,
+        "epochs": profile.epochs,
+        "selected_epoch": selected,
+        "selection_rule": SELECTION_RULE,
+        "best_val_loss_epoch": best_loss,
+        "final_metrics": {k: float(v) for k, v in metrics.loc[selected].items()},
+        "best_val_loss_metrics": {k: float(v) for k, v in metrics.loc[best_loss].items()},
+        "last_epoch_metrics": {k: float(v) for k, v in metrics.iloc[-1].items()},
+        "learning_rates": [float(r) for r in history["learning_rate"]],
+        "seconds": round(float(history["seconds"].sum()), 1),
+        "resumed_from_epoch": resumed_from,
+        "runtime": dataclasses.asdict(options) | {"replicas": replicas},
+        "package_versions": _package_versions(),
+        "git_commit": commit,
+        "git_uncommitted_changes": dirty,
+        "departures": departures,
+    }
+
+
+def _finalise(run: _Run, card: dict) -> None:
+    """Write the card, then ``model.keras``: a clean float32 model holding the selected epoch's weights."""
+    model = models.build_model(run.profile, pretrained=False, seed=run.seed)
+    model.load_weights(run.files.epoch_weights(card["selected_epoch"]))
+    write_text_atomic(run.files.card, json.dumps(card, indent=2) + "\n")
+    with atomic_path(run.files.model) as tmp:
+        model.save(tmp)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# command line and notebook helpers
+
+
+def train_command(args) -> int:
+    """``densenet-interp train MODEL_SET [--profile P] [--mura-dir DIR] [--out DIR]``; one line per epoch."""
+    profile = get_profile(args.profile)
+    model_set = get_model_set(args.model_set)
+    layout = Layout.for_profile(profile.name)
+    mura_dir = Path(args.mura_dir) if args.mura_dir else layout.phantom_dir
+    out = Path(args.out) if args.out else layout.model_dir(model_set.name)
+    standin = layout.standin_weights if (model_set.pretrained and profile.pretraining == "standin") else None
+    if RunFiles(out).finished():
+        print(f"{model_set.name}: already trained ({out / 'model.keras'}); delete the folder to retrain")
+    train_model_set(
+        profile, model_set, mura_dir, out, standin_weights=standin, log=lambda line: print(line, flush=True)
+    )
+    return 0
+
+
+def plot_history(history: pd.DataFrame, card: dict):
+    """Loss and accuracy per epoch (train and validation), the selected and least-val-loss epochs marked."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    for ax, key in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+        ax.plot(history["epoch"], history[key], marker="o", label=f"train {key}")
+        ax.plot(history["epoch"], history[f"val_{key}"], marker="o", label=f"validation {key}")
+        ax.axvline(
+            card["selected_epoch"], color="k", ls="--", lw=1, label="selected (least |train - val| acc.)"
+        )
+        ax.axvline(card["best_val_loss_epoch"], color="grey", ls=":", lw=1, label="least validation loss")
+        ax.set(xlabel="epoch", ylabel=key)
+    acc_ax.legend(fontsize=7)
+    fig.suptitle(f"{card['model_set']} ({card['profile']['name']}): {card['data_label']}", fontsize=8)
+    return fig

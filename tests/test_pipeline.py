@@ -1,0 +1,280 @@
+"""The input pipeline: the decode cache (built once, reused, never stale) and the augmented tf.data batches."""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from densenet_interp import images, mura, pipeline
+from densenet_interp.errors import DataError
+from PIL import Image
+
+
+def write_mura_folder(
+    parent: Path,
+    parts: tuple[str, ...] = ("XR_WRIST", "XR_FINGER"),
+    studies_per_cell: int = 2,
+    images_per_study: int = 2,
+    shape: tuple[int, int] = (40, 48),
+    seed: int = 0,
+) -> Path:
+    """A small MURA-layout folder: per split, body part and label ``studies_per_cell`` studies of noise images
+    (abnormal ones with a bright square, so a model can learn); every second image is saved as RGB."""
+    rng = np.random.default_rng(seed)
+    root = Path(parent) / "MURA-v1.1"
+    patient = 0
+    for split in ("train", "valid"):
+        image_rows, study_rows = [], []
+        for part in parts:
+            for label in (0, 1):
+                for _ in range(studies_per_cell):
+                    patient += 1
+                    study = f"MURA-v1.1/{split}/{part}/patient{patient:05d}/study1_{'positive' if label else 'negative'}/"
+                    study_rows.append(f"{study},{label}")
+                    for number in range(1, images_per_study + 1):
+                        pixels = rng.integers(0, 120, shape).astype(np.uint8)
+                        if label:
+                            pixels[shape[0] // 4 : shape[0] // 2, shape[1] // 4 : shape[1] // 2] = 250
+                        path = Path(parent) / study / f"image{number}.png"
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        picture = Image.fromarray(pixels)
+                        (picture.convert("RGB") if number % 2 == 0 else picture).save(path)
+                        image_rows.append(f"{study}image{number}.png")
+        (root / f"{split}_image_paths.csv").write_text("\n".join(image_rows) + "\n")
+        (root / f"{split}_labeled_studies.csv").write_text("\n".join(study_rows) + "\n")
+    return root
+
+
+@pytest.fixture
+def index(tmp_path):
+    return mura.read_mura(write_mura_folder(tmp_path / "data"))
+
+
+@pytest.fixture
+def decode_counter(monkeypatch):
+    """Count calls of images.read_radiograph (the pipeline's only way to decode a file)."""
+    calls = []
+    original = images.read_radiograph
+
+    def counting(path, *args, **kwargs):
+        calls.append(str(path))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(images, "read_radiograph", counting)
+    return calls
+
+
+# ---------------------------------------------------------------------------------------------------- cache
+def test_cache_decodes_once_and_is_reused(index, tmp_path, decode_counter):
+    cache = pipeline.build_cache(index, 24, tmp_path / "cache", workers=1)
+    assert len(decode_counter) == len(index.images) == len(cache)
+    paths = index.images["path"].tolist()
+    arrays = cache.arrays_for(paths)
+    assert arrays.dtype == np.uint8 and arrays.shape == (len(paths), 24, 24)
+    for row in (0, 1, len(paths) - 1):  # gray and RGB files
+        expected = images.resize_square(images.read_radiograph(index.images["abs_path"][row]), 24)
+        np.testing.assert_array_equal(arrays[row], expected)
+    decode_counter.clear()
+
+    again = pipeline.build_cache(mura.read_mura(index.root), 24, tmp_path / "cache")
+    assert decode_counter == []
+    assert again.array_file == cache.array_file
+    np.testing.assert_array_equal(again.arrays_for(paths[::-1]), arrays[::-1])
+
+
+def test_parallel_builds_decode_once(index, tmp_path, decode_counter):
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        caches = list(
+            pool.map(lambda _: pipeline.build_cache(index, 24, tmp_path / "cache", workers=1), range(3))
+        )
+    assert len(decode_counter) == len(index.images)
+    assert len({cache.array_file for cache in caches}) == 1
+
+
+def test_cache_per_size(index, tmp_path, decode_counter):
+    small = pipeline.build_cache(index, 16, tmp_path / "cache", workers=1)
+    large = pipeline.build_cache(index, 32, tmp_path / "cache", workers=1)
+    assert small.array_file != large.array_file and (small.size, large.size) == (16, 32)
+    assert len(decode_counter) == 2 * len(index.images)
+
+
+def test_subset_is_served_from_the_full_cache(index, tmp_path, decode_counter):
+    full = pipeline.build_cache(index, 24, tmp_path / "cache", workers=1)
+    decode_counter.clear()
+    wrist = index.images[index.images["body_part"] == "XR_WRIST"].reset_index(drop=True)
+    subset = mura.MuraIndex(index.root, wrist, index.studies)
+    assert mura.fingerprint(subset) != mura.fingerprint(index)
+    served = pipeline.build_cache(subset, 24, tmp_path / "cache")
+    assert decode_counter == [] and served.array_file == full.array_file
+    np.testing.assert_array_equal(served.arrays_for(wrist["path"]), full.arrays_for(wrist["path"]))
+
+
+def test_rewritten_image_invalidates_the_cache(index, tmp_path, decode_counter):
+    pipeline.build_cache(index, 24, tmp_path / "cache", workers=1)
+    target = index.images["abs_path"][0]
+    Image.fromarray(np.full((30, 30), 200, np.uint8)).save(target)
+    stat = os.stat(target)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    decode_counter.clear()
+    fresh = pipeline.build_cache(index, 24, tmp_path / "cache", workers=1)
+    assert len(decode_counter) == len(index.images)
+    assert (fresh.arrays_for([index.images["path"][0]]) == 200).all()
+
+
+def test_threaded_decode_equals_serial(index, tmp_path):
+    serial = pipeline.build_cache(index, 24, tmp_path / "one", workers=1)
+    threaded = pipeline.build_cache(index, 24, tmp_path / "two", workers=2)
+    paths = index.images["path"]
+    np.testing.assert_array_equal(serial.arrays_for(paths), threaded.arrays_for(paths))
+
+
+def test_unknown_path_is_refused(index, tmp_path):
+    cache = pipeline.build_cache(index, 24, tmp_path / "cache", workers=1)
+    with pytest.raises(
+        ValueError, match=r"1 of 2 requested images are not in the cache .*'MURA-v1.1/nope.png'"
+    ):
+        cache.arrays_for([index.images["path"][0], "MURA-v1.1/nope.png"])
+
+
+def test_undecodable_image_names_the_file_and_leaves_no_cache(index, tmp_path):
+    bad = index.images["abs_path"][3]
+    Path(bad).write_bytes(b"not a png at all")
+    with pytest.raises(DataError, match="cannot decode|not an image") as info:
+        pipeline.build_cache(index, 24, tmp_path / "cache", workers=2)
+    assert bad in str(info.value)
+    assert not any(p.suffix in (".npy", ".csv") for p in (tmp_path / "cache").iterdir())
+
+
+def test_inconsistent_cache_files_are_rebuilt(index, tmp_path, decode_counter):
+    cache = pipeline.build_cache(index, 24, tmp_path / "cache", workers=1)
+    np.save(cache.array_file, np.zeros((3, 24, 24), np.uint8))  # e.g. a foreign or truncated array
+    decode_counter.clear()
+    rebuilt = pipeline.build_cache(index, 24, tmp_path / "cache", workers=1)
+    assert len(decode_counter) == len(index.images) and len(rebuilt) == len(index.images)
+
+
+# -------------------------------------------------------------------------------------------------- batches
+def _numbered_images(n: int, size: int = 16) -> np.ndarray:
+    """Constant images whose value is their row number: recognisable after a flip or a 0-degree rotation."""
+    return np.repeat(np.arange(n, dtype=np.uint8), size * size).reshape(n, size, size)
+
+
+def _epoch(images_u8, labels, **kwargs):
+    batches = list(pipeline.make_dataset(images_u8, labels, **kwargs))
+    return [x.numpy() for x, _ in batches], [y.numpy() for _, y in batches]
+
+
+def test_batches_have_the_model_contract():
+    n, batch = 21, 8
+    xs, ys = _epoch(_numbered_images(n), np.arange(n) % 2, batch_size=batch, training=True, seed=0)
+    assert [len(x) for x in xs] == [8, 8, 5]
+    for x, y in zip(xs, ys, strict=True):
+        assert x.dtype == np.float32 and x.shape[1:] == (16, 16, 3) and 0 <= x.min() and x.max() <= 255
+        assert y.dtype == np.float32 and y.shape == (len(x), 1)
+        np.testing.assert_array_equal(x[..., 0], x[..., 2])
+
+
+def test_evaluation_batches_are_the_images_in_order_unaugmented():
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (10, 16, 16)).astype(np.uint8)
+    xs, ys = _epoch(pixels, np.arange(10) % 2, batch_size=4, training=False, seed=5)
+    np.testing.assert_array_equal(np.concatenate(xs)[..., 1], pixels.astype(np.float32))
+    np.testing.assert_array_equal(np.concatenate(ys)[:, 0], np.arange(10) % 2)
+
+
+def test_epoch_order_is_a_permutation_that_depends_only_on_seed_and_epoch():
+    n = 30
+    labels = (np.arange(n) * 7 % 5 == 0).astype(np.float32)
+    kwargs = dict(batch_size=8, training=True, rotation_degrees=0.0)
+
+    def order(seed, epoch):
+        xs, ys = _epoch(_numbered_images(n), labels, seed=seed, epoch=epoch, **kwargs)
+        ids = np.concatenate([x[:, 0, 0, 0] for x in xs]).astype(int)
+        np.testing.assert_array_equal(np.concatenate(ys)[:, 0], labels[ids])  # labels travel with images
+        return ids
+
+    first = order(seed=3, epoch=0)
+    assert sorted(first) == list(range(n))
+    np.testing.assert_array_equal(order(seed=3, epoch=0), first)
+    assert not np.array_equal(order(seed=3, epoch=1), first)
+    assert not np.array_equal(order(seed=4, epoch=0), first)
+
+
+def test_augmentation_is_deterministic_per_seed_and_epoch():
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, (12, 20, 20)).astype(np.uint8)
+    labels = np.zeros(12)
+    a, _ = _epoch(pixels, labels, batch_size=4, training=True, seed=7, epoch=2)
+    b, _ = _epoch(pixels, labels, batch_size=4, training=True, seed=7, epoch=2)
+    c, _ = _epoch(pixels, labels, batch_size=4, training=True, seed=7, epoch=3)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+def test_flip_and_rotation_geometry():
+    import tensorflow as tf
+
+    pixels = np.random.default_rng(3).integers(0, 256, (3, 16, 16)).astype(np.float32)
+    transforms = pipeline._flip_rotate_transforms(
+        tf.constant([1.0, 0.0, 1.0]), tf.constant([0.0, math.pi / 2, math.pi / 2]), 16.0, 16.0
+    )
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=pixels[..., None],
+        transforms=transforms,
+        output_shape=[16, 16],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )[..., 0].numpy()
+    np.testing.assert_array_equal(out[0], pixels[0][:, ::-1])  # lateral inversion, exact
+    np.testing.assert_allclose(out[1], np.rot90(pixels[1]), atol=1e-2)  # a quarter turn
+    np.testing.assert_allclose(out[2], np.rot90(pixels[2][:, ::-1]), atol=1e-2)  # mirrored, then turned
+
+
+def test_augmentation_flips_about_half_and_keeps_rotations_within_bounds():
+    import tensorflow as tf
+
+    n = 400
+    draws = tf.random.stateless_uniform([n, 2], seed=[0, 0]).numpy()  # the draws augment_batch makes
+    flipped = (draws[:, 0] < 0.5).mean()
+    assert 0.4 < flipped < 0.6
+    # A bright dot one pixel off the centre row: after a rotation of at most 30 degrees it stays in the
+    # cone |dy| <= tan(30 deg) * |dx| around the horizontal axis through the centre.
+    size = 41
+    dot = np.zeros((n, size, size), np.float32)
+    dot[:, 20, 35] = 255.0
+    out = pipeline.augment_batch(dot, tf.constant([0, 0], tf.int64), 30.0).numpy()
+    for image in out:
+        y, x = np.unravel_index(np.argmax(image), image.shape)
+        assert abs(y - 20) <= math.tan(math.radians(30)) * abs(x - 20) + 1.5
+
+
+def test_augment_for_display_is_the_training_augmentation():
+    import tensorflow as tf
+
+    image = np.random.default_rng(4).integers(0, 256, (24, 32)).astype(np.uint8)
+    shown = pipeline.augment_for_display(image, seed=9)
+    assert shown.dtype == np.uint8 and shown.shape == image.shape
+    np.testing.assert_array_equal(shown, pipeline.augment_for_display(image, seed=9))
+    assert not np.array_equal(shown, pipeline.augment_for_display(image, seed=10))
+    batch_seed = tf.random.experimental.stateless_fold_in(tf.constant([9, 0], tf.int64), 0)
+    expected = pipeline.augment_batch(image[None].astype(np.float32), batch_seed, 30.0)[0].numpy()
+    np.testing.assert_array_equal(shown, np.clip(np.rint(expected), 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("pixels", "labels", "message"),
+    [
+        (np.zeros((4, 8, 8), np.float32), np.zeros(4), r"images must be uint8 \(N, S, S\), got float32"),
+        (np.zeros((4, 8, 6), np.uint8), np.zeros(4), r"got uint8 array of shape \(4, 8, 6\)"),
+        (np.zeros((4, 8, 8), np.uint8), np.zeros(3), "got 3 labels for 4 images"),
+    ],
+)
+def test_make_dataset_refuses_bad_input(pixels, labels, message):
+    with pytest.raises(ValueError, match=message):
+        pipeline.make_dataset(pixels, labels, batch_size=2, training=True, seed=0)

@@ -1,0 +1,268 @@
+"""The paper's recipe and runs that survive: schedule, epoch rule, artefacts, determinism, resume after kill -9.
+
+Trainings use the ``tiny`` profile shrunk further (32x32 inputs, 3 epochs) on a small MURA-layout folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from densenet_interp import cli, models, training
+from densenet_interp.errors import ModelFileError
+from densenet_interp.profiles import PROFILES, get_model_set
+from test_pipeline import write_mura_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = dataclasses.replace(PROFILES["tiny"], image_size=32, epochs=3)
+CARD_KEYS = {
+    "model_set", "body_parts", "profile", "data_label", "data_fingerprint", "train_images", "valid_images",
+    "initialisation", "initial_weights", "seed", "epochs", "selected_epoch", "selection_rule",
+    "best_val_loss_epoch", "final_metrics", "seconds", "runtime", "package_versions", "git_commit", "departures",
+}  # fmt: skip
+METRICS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+
+# A training run in its own process, as `make` runs it. With SLOW set, every training batch from epoch 2 on
+# waits 2 s, so that a kill right after epoch 1's checkpoint lands in the middle of epoch 2.
+SCRIPT = textwrap.dedent(
+    """
+    import dataclasses, os, sys, time
+    import tensorflow as tf
+    if os.environ.get("LOGICAL_CPUS"):
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * int(os.environ["LOGICAL_CPUS"]))
+    from densenet_interp import pipeline, training
+    from densenet_interp.profiles import PROFILES
+
+    if os.environ.get("SLOW"):
+        make_dataset = pipeline.make_dataset
+
+        def slow_make_dataset(*args, **kwargs):
+            dataset = make_dataset(*args, **kwargs)
+            if not (kwargs["training"] and kwargs["epoch"] >= 1):
+                return dataset
+            return dataset.map(lambda x, y: (tf.numpy_function(lambda a: time.sleep(2) or a, [x], tf.float32), y))
+
+        pipeline.make_dataset = slow_make_dataset
+    profile = dataclasses.replace(PROFILES["tiny"], image_size=32, epochs=3)
+    mura_dir, out, cache = sys.argv[1:4]
+    training.train_model_set(profile, "wrist_random", mura_dir, out, cache_dir=cache)
+    """
+)
+
+
+def _run_script(data, out: Path, **env) -> subprocess.Popen:
+    environment = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT / "lib")} | env
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(data["mura"]), str(out), str(data["cache"])],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    base = tmp_path_factory.mktemp("training")
+    return {"base": base, "mura": write_mura_folder(base, studies_per_cell=6), "cache": base / "cache"}
+
+
+@pytest.fixture(scope="module")
+def run_a(data):
+    """One uninterrupted tiny run, trained in this process; the reference for the other runs."""
+    out = data["base"] / "run_a"
+    lines = []
+    card = training.train_model_set(
+        PROFILE, "wrist_random", data["mura"], out, cache_dir=data["cache"], log=lines.append
+    )
+    return out, card, lines
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    model = models.build_model(PROFILE, pretrained=False, seed=1)
+    model.load_weights(path)
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+def _assert_same_run(first: Path, second: Path) -> None:
+    """Same history (but the timings) and the same weights after every epoch, bit for bit."""
+    a, b = pd.read_csv(first / "history.csv"), pd.read_csv(second / "history.csv")
+    pd.testing.assert_frame_equal(a[METRICS], b[METRICS], check_exact=True)
+    for epoch in range(1, PROFILE.epochs + 1):
+        name = f"checkpoints/epoch_{epoch:03d}.weights.h5"
+        for x, y in zip(_weights(first / name), _weights(second / name), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+# ------------------------------------------------------------------------------------------------- the recipe
+def test_learning_rate_schedule_of_the_paper():
+    profile = dataclasses.replace(PROFILES["paper"], epochs=32, learning_rate=1e-4)
+    rates = [training.learning_rate_at(epoch, profile) for epoch in range(32)]
+    expected = [1e-4] * 8 + [1e-5] * 8 + [2e-6] * 8 + [1e-6] * 8
+    np.testing.assert_allclose(rates, expected, rtol=1e-12)
+    mini = [training.learning_rate_at(epoch, PROFILES["mini"]) for epoch in range(8)]
+    np.testing.assert_allclose(mini, [1e-3, 1e-3, 1e-4, 1e-4, 2e-5, 2e-5, 1e-5, 1e-5], rtol=1e-12)
+    with pytest.raises(ValueError, match="epoch must be a non-negative integer"):
+        training.learning_rate_at(-1, profile)
+
+
+def test_selection_rule_least_train_validation_gap():
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3, 4],
+            "accuracy": [0.60, 0.70, 0.80, 0.90],
+            "val_accuracy": [0.50, 0.68, 0.70, 0.88],  # gaps 0.10, 0.02, 0.10, 0.02
+            "val_loss": [0.70, 0.60, 0.50, 0.55],
+        }
+    )
+    assert training.select_epochs(history) == (4, 3)  # tie on the gap: the lower validation loss wins
+    history.loc[3, "val_loss"] = 0.60
+    assert training.select_epochs(history) == (2, 3)  # full tie: the earlier epoch
+
+
+# ----------------------------------------------------------------------------------------------- a finished run
+def test_run_writes_model_card_history_checkpoints(run_a):
+    out, card, lines = run_a
+    assert CARD_KEYS <= set(card)
+    assert json.loads((out / "card.json").read_text()) == card
+    assert card["epochs"] == 3 and card["initialisation"] == "random" and card["body_parts"] == ["XR_WRIST"]
+    assert (card["train_images"], card["valid_images"]) == (24, 24)
+    assert card["runtime"]["deterministic"] is True and card["profile"]["image_size"] == 32
+    history = pd.read_csv(out / "history.csv")
+    assert list(history.columns) == training.HISTORY_COLUMNS and list(history["epoch"]) == [1, 2, 3]
+    np.testing.assert_allclose(history["learning_rate"], [1e-3, 1e-4, 2e-5])
+    assert training.select_epochs(history) == (card["selected_epoch"], card["best_val_loss_epoch"])
+    assert sum(line.startswith("epoch ") for line in lines) == 3
+    assert (out / "checkpoints" / "resume.npz").is_file() and list((out / "tensorboard").glob("events.*"))
+    model = models.load_model(out / "model.keras")
+    selected = _weights(out / "checkpoints" / f"epoch_{card['selected_epoch']:03d}.weights.h5")
+    for x, y in zip(model.get_weights(), selected, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_finished_run_is_never_retrained(run_a, data, monkeypatch):
+    out, card, _ = run_a
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(training.models, "build_model", no_training)
+    monkeypatch.setattr(training.mura, "read_mura", no_training)
+    assert (
+        training.train_model_set(PROFILE, "wrist_random", data["mura"], out, cache_dir=data["cache"]) == card
+    )
+
+
+def test_two_runs_are_identical(run_a, data):
+    out = data["base"] / "run_b"
+    training.train_model_set(
+        PROFILE, "wrist_random", data["mura"], out, cache_dir=data["cache"], log=lambda _: None
+    )
+    _assert_same_run(run_a[0], out)
+
+
+def test_checkpoint_of_another_configuration_is_refused(run_a, data, tmp_path):
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    shutil.copy(run_a[0] / "checkpoints" / "resume.npz", tmp_path / "run" / "checkpoints" / "resume.npz")
+    with pytest.raises(
+        ModelFileError, match="checkpoint was written for seed = 0, this run has 1; delete the"
+    ):
+        training.train_model_set(PROFILE, "wrist_random", data["mura"], tmp_path / "run", seed=1,
+                                 cache_dir=data["cache"], log=lambda _: None)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_matches_an_uninterrupted_run(run_a, data):
+    out = data["base"] / "run_killed"
+    process = _run_script(data, out, SLOW="1")
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoints" / "resume.npz").exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "no checkpoint after 120 s"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with np.load(out / "checkpoints" / "resume.npz") as state:
+        assert json.loads(str(state["meta"]))["epochs_done"] == 1  # killed during epoch 2
+    assert not (out / "model.keras").exists()
+
+    resumed = _run_script(data, out)
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0, output
+    assert "resuming after epoch 1" in output
+    _assert_same_run(run_a[0], out)
+    assert json.loads((out / "card.json").read_text())["resumed_from_epoch"] == 1
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_over_two_logical_cpus(data):
+    out = data["base"] / "run_mirrored"
+    process = _run_script(data, out, LOGICAL_CPUS="2", STRATEGY="mirrored")
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, output
+    card = json.loads((out / "card.json").read_text())
+    assert card["runtime"]["strategy"] == "mirrored" and card["runtime"]["replicas"] == 2
+    assert any("MirroredStrategy" in d for d in card["departures"])
+    assert np.isfinite(pd.read_csv(out / "history.csv")[["loss", "val_loss"]].to_numpy()).all()
+
+
+# -------------------------------------------------------------------------------------- initialisation and CLI
+def test_pretrained_set_starts_from_standin_weights(data, tmp_path):
+    backbone = models.build_compact_densenet(
+        PROFILE.blocks, PROFILE.growth_rate, PROFILE.image_size, include_top=False
+    )
+    weights = models.save_backbone_weights(backbone, tmp_path / "backbone.weights.h5")
+    profile = dataclasses.replace(PROFILE, epochs=1)
+    card = training.train_model_set(
+        profile, "wrist_pretrained", data["mura"], tmp_path / "run", standin_weights=weights,
+        cache_dir=data["cache"], log=lambda _: None,
+    )  # fmt: skip
+    assert card["initialisation"] == "standin"
+    assert card["initial_weights"]["file"] == str(weights)
+    assert len(card["initial_weights"]["sha256"]) == 64
+
+
+def test_pretrained_set_without_standin_weights_is_refused(data, tmp_path):
+    missing = tmp_path / "missing.weights.h5"
+    with pytest.raises(ModelFileError, match="run `densenet-interp pretrain --profile tiny` first") as info:
+        training.train_model_set(PROFILE, get_model_set("finger_pretrained"), data["mura"], tmp_path / "run",
+                                 standin_weights=missing, cache_dir=data["cache"])  # fmt: skip
+    assert str(missing) in str(info.value)
+
+
+def test_cli_missing_data_folder_is_one_line(tmp_path, capsys):
+    status = cli.main(["train", "wrist_random", "--profile", "tiny", "--mura-dir", str(tmp_path / "nowhere"),
+                       "--out", str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert "densenet-interp train: error:" in err and str(tmp_path / "nowhere") in err
+
+
+def test_cli_reports_a_finished_run(run_a, capsys):
+    out = run_a[0]
+    assert (
+        cli.main(
+            ["train", "wrist_random", "--profile", "tiny", "--mura-dir", "/nonexistent", "--out", str(out)]
+        )
+        == 0
+    )
+    assert "already trained" in capsys.readouterr().out
+
+
+def test_plot_history_marks_both_epochs(run_a):
+    out, card, _ = run_a
+    fig = training.plot_history(pd.read_csv(out / "history.csv"), card)
+    assert len(fig.axes) == 2
