@@ -5,6 +5,7 @@
 #   make reproduce PROFILE=paper MURA_DIR=/data/MURA-v1.1 [GPU=1]   # real MURA, DenseNet-169, ImageNet
 #   make test                 # lint, unit tests, end-to-end test of the tiny pipeline
 #   make lab                  # JupyterLab on notebooks/
+#   make app                  # the explorer as a web app (Voila) on 127.0.0.1
 #
 # Every step is a file target, so nothing expensive reruns when its inputs did not change; notebooks are
 # executed headlessly by papermill into results/<profile>/notebooks/.
@@ -118,10 +119,10 @@ $(LOCALISATION): $(NB)/50_localisation.ipynb $(MODELS) | $(VENV_STAMP)
 # 90: the explorer runs headlessly too (its widgets are tested in tests/test_widgets.py)
 EXPLORER := $(OUTNB)/90_explorer.ipynb
 $(EXPLORER): $(NB)/90_explorer.ipynb $(MODELS) | $(VENV_STAMP)
-	$(call RUN_NB,$<,$@)
+	$(call RUN_NB,$<,$@) -p require_models True
 
 # ------------------------------------------------------------------------------------------------ targets
-.PHONY: reproduce data models tables figures test lint format lab clean-results help
+.PHONY: reproduce data models tables figures test lint format lab app chromium clean-results help
 reproduce: $(TABLE2) $(TABLE1) $(FIGURES) $(if $(filter 1,$(PHANTOM)),$(LOCALISATION)) $(EXPLORER)
 	@echo "==> $(PROFILE): results in $(RESULTS)"
 
@@ -138,12 +139,23 @@ format: $(VENV_STAMP)
 	$(VENV)/bin/ruff format lib tests benchmarks notebooks
 	$(VENV)/bin/ruff check --fix lib tests benchmarks notebooks
 
-test: $(VENV_STAMP)
+# The browser test drives Debian's Chromium through Playwright (never Playwright's own browser download).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || echo "WARNING: could not install Chromium (needs root and apt); tests/test_browser.py will fail" >&2
+
+test: $(VENV_STAMP) chromium
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -q
 
+# `make app`: notebooks/90_explorer.ipynb as a Voila web app (code hidden) on 127.0.0.1 (port 8866 if free,
+# or APP_PORT=...), showing the models `make reproduce` trained in results/<profile>/ (nothing is trained here).
+APP_PORT ?=
+app: $(VENV_STAMP)
+	DENSENET_INTERP_MURA_DIR='$(MURA_DIR)' $(PY) -m densenet_interp.app voila $(if $(APP_PORT),--port $(APP_PORT))
+
 lab: $(VENV_STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=$(NB)
+	$(PY) -m densenet_interp.app lab $(if $(APP_PORT),--port $(APP_PORT))
 
 clean-results:
 	rm -rf $(RESULTS)

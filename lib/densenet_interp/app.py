@@ -1,0 +1,500 @@
+"""The explorer as a web app: ``notebooks/90_explorer.ipynb`` served by Voila (code hidden) or JupyterLab.
+
+Three parts, used by the notebook, by ``make app`` / ``make lab`` and by ``tests/test_browser.py``:
+
+* **what the page shows** (:func:`resolve_settings`, :func:`explorer_view`): the notebook's parameters are
+  papermill's when Make runs it, but under Voila they are the notebook's defaults and relative paths would
+  resolve against ``notebooks/``. So paths are anchored at the project root, and the environment that Make
+  and the tests set (``PROFILE``, ``DENSENET_INTERP_RESULTS``, ``DENSENET_INTERP_DATA``,
+  ``DENSENET_INTERP_MURA_DIR``) wins. Models are only ever loaded from ``results/<profile>/models/``, never
+  trained; without them the page says to run ``make reproduce``.
+* **servers** (:class:`Server`, :func:`start_voila`, :func:`start_lab`): a child process on a free
+  ``127.0.0.1`` port, waited for until it answers HTTP, and stopped with every process it started. Kernels
+  run in sessions of their own, so they are found through the process tree, not the process group.
+* **browser** (:func:`launch_chromium`, :func:`wait_for_explorer`, :func:`time_layer_moves`): Playwright
+  helpers shared by the browser test and ``benchmarks/browser_responsiveness.py``; Playwright is imported by
+  the caller, so the package itself does not need it.
+
+Command line: ``python -m densenet_interp.app voila|lab [--port N]`` serves until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .paths import PROJECT_ROOT, Layout
+from .profiles import MODEL_SETS, get_profile
+
+NOTEBOOK = PROJECT_ROOT / "notebooks" / "90_explorer.ipynb"
+KERNEL = "densenet-interp"  # the notebook's kernelspec; `make venv` installs it
+HOST = "127.0.0.1"  # servers never listen on any other address
+VOILA_PORT, LAB_PORT = 8866, 8888  # tried first when no port is given
+EXPLORER_CLASS = "densenet-interp-explorer"  # CSS classes the browser test looks for
+MESSAGE_CLASS = "densenet-interp-message"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# What the page shows
+# ----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExplorerSettings:
+    """Where the explorer finds its models and images, resolved to absolute paths."""
+
+    profile: str
+    results: Path  # results/<profile>
+    mura_dir: Path | None  # the MURA-v1.1 folder for validation images (None: the case images only)
+
+    def model_files(self) -> dict[str, Path]:
+        """``model set -> model.keras`` for the trained model sets, in the paper's Table 1 order."""
+        layout = Layout(self.results, Path())
+        return {name: layout.model_file(name) for name in MODEL_SETS if layout.model_file(name).is_file()}
+
+
+def _anchored(path: str | os.PathLike) -> Path:
+    """A notebook path as an absolute path: relative paths are relative to the project root."""
+    path = Path(path).expanduser()
+    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
+
+
+def resolve_settings(
+    profile: str, results_dir: str | os.PathLike, mura_dir: str | os.PathLike | None
+) -> ExplorerSettings:
+    """The notebook's parameters, overridden by the environment that Make or the tests set.
+
+    ``PROFILE`` picks the profile. Its results folder is ``$DENSENET_INTERP_RESULTS/<profile>`` when that
+    variable is set or when ``PROFILE`` names another profile than the notebook (the notebook's paths are
+    then another profile's); otherwise ``results_dir``, anchored at the project root. The MURA folder is
+    ``$DENSENET_INTERP_MURA_DIR`` if set, else for phantom profiles the generated one in the data layout
+    (under the same rule, with ``DENSENET_INTERP_DATA``), else ``mura_dir``.
+    """
+    name = os.environ.get("PROFILE") or profile
+    config = get_profile(name)
+    other_profile = name != profile
+    layout = Layout.for_profile(name)
+    results = (
+        layout.results
+        if os.environ.get("DENSENET_INTERP_RESULTS") or other_profile
+        else _anchored(results_dir)
+    )
+    if os.environ.get("DENSENET_INTERP_MURA_DIR"):
+        mura = _anchored(os.environ["DENSENET_INTERP_MURA_DIR"])
+    elif config.phantom and (os.environ.get("DENSENET_INTERP_DATA") or other_profile):
+        mura = layout.phantom_dir / "MURA-v1.1"
+    else:
+        mura = _anchored(mura_dir) if mura_dir else None
+    return ExplorerSettings(name, results, mura)
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the project root where it lies inside it (shorter on the page)."""
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the process's stderr (file descriptor 2) pointed at /dev/null meanwhile.
+
+    TensorFlow 2.21 writes absl/oneDNN notices to descriptor 2 at import, whatever TF_CPP_MIN_LOG_LEVEL says;
+    a kernel forwards them into the page, where they would stand as a red block above the app. Python
+    errors are raised as usual; only the C++ notices are lost.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _message(text_html: str):
+    import ipywidgets as w
+
+    message = w.HTML(f"<p style='font-size: 1.2em'>{text_html}</p>")
+    message.add_class(MESSAGE_CLASS)
+    return message
+
+
+def explorer_view(
+    profile: str = "mini",
+    results_dir: str | os.PathLike = "results/mini",
+    mura_dir: str | os.PathLike | None = None,
+    n_validation: int = 12,
+    *,
+    strict: bool = False,
+):
+    """The explorer's widget (a caption naming profile and models, then the explorer), or a message.
+
+    The message says what to do when there are no trained models yet (run ``make reproduce``) or when the
+    explorer cannot start (a model file that does not load, no images). ``strict=True`` raises instead,
+    so that a headless run of the notebook by Make fails on a broken explorer.
+    """
+    import ipywidgets as w
+
+    from .errors import ModelFileError, UserFacingError
+
+    settings = resolve_settings(profile, results_dir, mura_dir)
+    config = get_profile(settings.profile)
+    models = settings.model_files()
+    command = "make reproduce" + ("" if settings.profile == "mini" else f" PROFILE={settings.profile}")
+    if not models:
+        if strict:
+            raise ModelFileError(
+                f"no trained models; expected <model set>/model.keras for one of {', '.join(MODEL_SETS)}",
+                path=settings.results / "models",
+            )
+        return _message(
+            f"<b>No trained models in <code>{html.escape(_shown_path(settings.results))}/</code></b> — run "
+            f"<code>{command}</code> first, then reload this page."
+        )
+    _import_tensorflow_quietly()
+    from .widgets import Explorer, default_gallery
+
+    try:
+        gallery = default_gallery(config, settings.mura_dir, n_validation=n_validation)
+        explorer = Explorer(models, gallery, image_size=config.image_size)
+    except (UserFacingError, ValueError) as exc:
+        if strict:
+            raise
+        return _message(f"<b>The explorer cannot start:</b> {html.escape(str(exc))}")
+    caption = w.HTML(
+        f"Profile <b>{html.escape(settings.profile)}</b> — {html.escape(config.data_label)}; "
+        f"{len(models)} model sets from <code>{html.escape(_shown_path(settings.results / 'models'))}</code>, "
+        f"{len(gallery)} images."
+    )
+    view = w.VBox([caption, explorer.widget])
+    view.add_class(EXPLORER_CLASS)
+    return view
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Servers
+# ----------------------------------------------------------------------------------------------------------
+def free_port(preferred: int | None = None) -> int:
+    """``preferred`` if nothing listens there on 127.0.0.1, else a port the system says is free."""
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise RuntimeError(f"no free port on {HOST}")
+
+
+class Server:
+    """A server running as a child process: ``url`` to open, :meth:`wait_ready`, :meth:`stop`.
+
+    Output goes to ``log`` (a file path) or, when ``log`` is None, to this process's terminal. Use it as a
+    context manager so that the server and every process it started are stopped on the way out.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        url: str,
+        ready_url: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike | None = None,
+        log: str | os.PathLike | None = None,
+    ):
+        self.name, self.url, self.ready_url = name, url, ready_url
+        self.token: str | None = None  # JupyterLab's login token, where there is one
+        self.command = [str(part) for part in command]
+        self.log = Path(log) if log is not None else None
+        full_env = {"JUPYTER_PLATFORM_DIRS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **os.environ, **(env or {})}
+        output = open(self.log, "ab") if self.log is not None else None  # closed in stop()
+        self._output = output
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,  # a terminal's Ctrl-C reaches only us; stop() then ends it in order
+        )
+
+    def log_tail(self, chars: int = 4000) -> str:
+        if self.log is None or not self.log.is_file():
+            return "(output went to the terminal)"
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def wait_ready(self, timeout: float = 60.0) -> Server:
+        """Return once ``ready_url`` answers HTTP 200; RuntimeError (with the server's output) otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with status {self.process.returncode} before it was ready "
+                    f"({' '.join(self.command)}):\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(self.ready_url, timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(
+            f"{self.name} did not answer {self.ready_url} within {timeout:.0f} s:\n{self.log_tail()}"
+        )
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after ``grace`` s), then any kernel it left behind."""
+        import psutil
+
+        try:
+            children = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            children = []
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        alive = [child for child in children if child.is_running()]
+        for child in alive:
+            child.terminate()
+        _, alive = psutil.wait_procs(alive, timeout=grace)
+        for child in alive:
+            child.kill()
+        psutil.wait_procs(alive, timeout=grace)
+        if self._output is not None:
+            self._output.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+
+def ensure_kernel(install: bool = False) -> None:
+    """Check that this Python has the notebook's kernel ``densenet-interp``; with ``install``, install it
+    into this environment (``--sys-prefix``, as ``make venv`` does) where it is missing."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if KERNEL in KernelSpecManager().find_kernel_specs():
+        return
+    if not install:
+        raise RuntimeError(
+            f"no Jupyter kernel {KERNEL!r} for {sys.executable}; run `make venv` (it installs it)"
+        )
+    subprocess.run(
+        [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL,
+         "--display-name", "Python (densenet-interp)"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def start_voila(
+    notebook: str | os.PathLike = NOTEBOOK,
+    *,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    log: str | os.PathLike | None = None,
+) -> Server:
+    """Serve ``notebook`` as a Voila app (sources hidden, Voila's default) on 127.0.0.1; not yet ready."""
+    port = port or free_port()
+    command = [
+        sys.executable, "-m", "voila", Path(notebook).resolve(), "--no-browser", f"--Voila.ip={HOST}",
+        f"--port={port}", "--Voila.port_retries=0", "--show_tracebacks=True",
+    ]  # fmt: skip
+    base = f"http://{HOST}:{port}"
+    return Server("voila", command, f"{base}/", f"{base}/voila/static/voila.js", env=env, log=log)
+
+
+def start_lab(
+    root_dir: str | os.PathLike = PROJECT_ROOT / "notebooks",
+    *,
+    port: int | None = None,
+    token: str | None = None,
+    env: Mapping[str, str] | None = None,
+    log: str | os.PathLike | None = None,
+) -> Server:
+    """Start JupyterLab on ``root_dir`` on 127.0.0.1 with ``token`` (random if None); not yet ready.
+
+    ``url`` opens the file browser logged in; open a notebook at ``/lab/tree/<path>?token=<token>``.
+    """
+    port = port or free_port()
+    token = token or secrets.token_hex(16)
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.ip={HOST}", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", f"--ServerApp.root_dir={Path(root_dir).resolve()}",
+        f"--IdentityProvider.token={token}",
+        # offline by design: no extension manager, news or update checks reaching for the network
+        "--LabApp.extension_manager=readonly", "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]  # fmt: skip
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # containers and CI run as root; Jupyter refuses that otherwise
+    base = f"http://{HOST}:{port}"
+    server = Server("jupyterlab", command, f"{base}/lab?token={token}", f"{base}/api/status?token={token}",
+                    env=env, log=log)  # fmt: skip
+    server.token = token
+    return server
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Browser (Playwright, imported by the caller)
+# ----------------------------------------------------------------------------------------------------------
+CHROMIUM_ARGS = (
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+)  # fmt: skip
+PICTURE = f".{EXPLORER_CLASS} img.widget-image"
+LAYER_HANDLE = f".{EXPLORER_CLASS} .widget-hslider .noUi-handle"  # the layer slider comes first
+LAYER_READOUT = f".{EXPLORER_CLASS} .widget-hslider .widget-readout"
+
+
+def dropdown(label: str) -> str:
+    """CSS selector (Playwright's dialect) of the explorer's ``<select>`` described as ``label``."""
+    return f'.{EXPLORER_CLASS} .widget-dropdown:has(> label:text-is("{label}")) select'
+
+
+def chromium_path() -> str:
+    """The system Chromium that Playwright drives (Playwright's own browser download is never used)."""
+    found = shutil.which(os.environ.get("CHROMIUM") or "chromium") or shutil.which("chromium-browser")
+    if not found:
+        raise RuntimeError(
+            f"no Chromium ({os.environ.get('CHROMIUM') or 'chromium'}) for the browser; "
+            "install it: apt-get install -y chromium"
+        )
+    return found
+
+
+def launch_chromium(playwright):
+    """Headless Chromium with the network features off (the machine is offline; localhost only)."""
+    return playwright.chromium.launch(executable_path=chromium_path(), args=list(CHROMIUM_ARGS))
+
+
+def wait_for_explorer(page, timeout: float = 90.0) -> None:
+    """Wait until the explorer's picture is drawn (the kernel has started and rendered the first view)."""
+    page.wait_for_function(
+        "sel => { const img = document.querySelector(sel); "
+        "return img && img.getAttribute('src') && img.complete && img.naturalWidth > 0; }",
+        arg=PICTURE,
+        timeout=timeout * 1000,
+    )
+
+
+def picture_bytes(page) -> bytes:
+    """The PNG the explorer shows now, as the browser holds it (read from the image's blob URL)."""
+    data = page.evaluate(
+        """async sel => {
+            const buffer = await (await fetch(document.querySelector(sel).src)).arrayBuffer();
+            return Array.from(new Uint8Array(buffer));
+        }""",
+        PICTURE,
+    )
+    return bytes(data)
+
+
+_ARM_TIMER = """sel => {
+    const img = document.querySelector(sel);
+    const t = {armed: performance.now(), pressed: null, src_set: null, drawn: null, src: img.src};
+    window.__redraw = t;
+    document.addEventListener('keydown', () => { t.pressed = performance.now(); }, {capture: true, once: true});
+    const observer = new MutationObserver(() => {
+        if (img.src === t.src) return;
+        t.src_set = performance.now();
+        observer.disconnect();
+        img.addEventListener('load', () => requestAnimationFrame(() => { t.drawn = performance.now(); }),
+                             {once: true});
+    });
+    observer.observe(img, {attributes: true, attributeFilter: ['src']});
+}"""
+
+
+def redraw_after(page, action, timeout: float = 30.0) -> dict:
+    """Run ``action()`` (a key press, a selection) and wait until the explorer has drawn a new picture.
+
+    Returns in-page times in ms from the action (the key press where there is one) to the new image URL
+    being set (``ms_to_src``) and to the first frame after the new image loaded (``ms_to_drawn``).
+    TimeoutError (Playwright's) if no new picture comes.
+    """
+    page.evaluate(_ARM_TIMER, PICTURE)
+    action()
+    page.wait_for_function("() => window.__redraw.drawn !== null", timeout=timeout * 1000)
+    t = page.evaluate("() => window.__redraw")
+    start = t["pressed"] if t["pressed"] is not None else t["armed"]
+    return {"ms_to_src": t["src_set"] - start, "ms_to_drawn": t["drawn"] - start}
+
+
+def time_layer_moves(page, moves: int = 20, timeout: float = 30.0) -> list[dict]:
+    """Move the layer slider ``moves`` times by keyboard, one layer a press, timing each redraw in-page.
+
+    Moves right, turning back at the last layer. Each entry is :func:`redraw_after`'s.
+    """
+    handle = page.locator(LAYER_HANDLE).first
+    handle.focus()
+    timings = []
+    for _ in range(moves):
+        if handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax"):
+            redraw_after(page, lambda: page.keyboard.press("Home"), timeout)  # back to the first layer
+        timings.append(redraw_after(page, lambda: page.keyboard.press("ArrowRight"), timeout))
+    return timings
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Command line: make app / make lab
+# ----------------------------------------------------------------------------------------------------------
+def _serve(server: Server) -> int:
+    """Run ``server`` until it exits, Ctrl-C or SIGTERM; then stop it and every kernel it started."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where a shell started us ignoring it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # SystemExit unwinds through `with server`
+    with server:
+        server.wait_ready(timeout=120)
+        print(f"==> {server.name}: {server.url}  (Ctrl-C stops it)", flush=True)
+        try:
+            return server.process.wait()
+        except KeyboardInterrupt:
+            print(f"\n==> stopping {server.name}", flush=True)
+            return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m densenet_interp.app", description="Serve the explorer on 127.0.0.1 until Ctrl-C."
+    )
+    parser.add_argument(
+        "server", choices=["voila", "lab"], help="voila: the app (code hidden); lab: JupyterLab"
+    )
+    parser.add_argument("--port", type=int, default=None, help="default: 8866 (voila) / 8888 (lab) if free")
+    args = parser.parse_args(argv)
+    ensure_kernel()
+    if args.server == "voila":
+        settings = resolve_settings(get_profile().name, Layout.for_profile(get_profile().name).results, None)
+        if not settings.model_files():
+            print(f"note: no trained models in {settings.results}; the page will say to run make reproduce")
+        return _serve(start_voila(port=args.port or free_port(VOILA_PORT)))
+    return _serve(start_lab(port=args.port or free_port(LAB_PORT)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
