@@ -2,8 +2,9 @@
 
 Figure 1 of the paper shows six kinds of radiograph: a normal wrist, foreign objects at the wrist, foreign
 objects in a thumb, a wrist fracture, a degenerated wrist joint and a degenerated finger joint. On the phantom
-MURA the panels are picked by the generator's ground-truth annotation; on real MURA (no annotations) they are
-picked by body part and label only, and the titles say so.
+MURA the panels are picked from the dataset by the generator's ground-truth annotation; a kind the dataset does
+not hold (small profiles) is rendered on demand as the generator's named case, and its title says so. On real
+MURA (no annotations) they are picked by body part and label only, and the titles say so.
 """
 
 from __future__ import annotations
@@ -16,22 +17,28 @@ from matplotlib.figure import Figure
 
 from .images import read_radiograph
 
-# (panel title, body part, label, phantom abnormality kind, extra filter on the annotation)
+# (panel title, body part, label, phantom abnormality kind, the phantom's named case for that panel)
 FIGURE1_PANELS = (
-    ("(a) Normal wrist", "XR_WRIST", 0, "normal"),
-    ("(b) Foreign objects at the wrist", "XR_WRIST", 1, "hardware"),
-    ("(c) Foreign objects in thumb", "XR_FINGER", 1, "hardware"),
-    ("(d) Wrist fracture", "XR_WRIST", 1, "fracture"),
-    ("(e) Degenerated wrist joint", "XR_WRIST", 1, "degenerative"),
-    ("(f) Degenerated finger joint", "XR_FINGER", 1, "degenerative"),
+    ("(a) Normal wrist", "XR_WRIST", 0, "normal", "wrist_normal"),
+    ("(b) Foreign objects at the wrist", "XR_WRIST", 1, "hardware", "wrist_foreign_object"),
+    ("(c) Foreign objects in thumb", "XR_FINGER", 1, "hardware", "thumb_nails"),
+    ("(d) Wrist fracture", "XR_WRIST", 1, "fracture", "wrist_fracture"),
+    ("(e) Degenerated wrist joint", "XR_WRIST", 1, "degenerative", "wrist_degenerative"),
+    ("(f) Degenerated finger joint", "XR_FINGER", 1, "degenerative", "finger_degenerative"),
 )
 
 
 @dataclass(frozen=True)
 class Sample:
+    """One panel: an image file of the dataset, or an image rendered on demand (``image`` set)."""
+
     title: str
-    path: str  # relative path as in the index CSV
+    path: str  # relative path as in the index CSV ("" for a rendered case)
     abs_path: str
+    image: np.ndarray | None = None
+
+    def pixels(self) -> np.ndarray:
+        return self.image if self.image is not None else read_radiograph(self.abs_path)
 
 
 def _annotated_images(images: pd.DataFrame, annotations: dict | None) -> pd.DataFrame:
@@ -46,11 +53,14 @@ def _annotated_images(images: pd.DataFrame, annotations: dict | None) -> pd.Data
     return table
 
 
-def pick_figure1(images: pd.DataFrame, annotations: dict | None) -> list[Sample]:
-    """One image per Figure 1 panel: by annotated kind on phantom data, by body part and label on MURA."""
+def pick_figure1(images: pd.DataFrame, annotations: dict | None, long_side: int = 512) -> list[Sample]:
+    """One image per Figure 1 panel: by annotated kind on phantom data, by body part and label on MURA.
+
+    On phantom data a kind missing from the dataset is rendered as the generator's named case.
+    """
     table = _annotated_images(images, annotations)
     samples = []
-    for title, part, label, kind in FIGURE1_PANELS:
+    for title, part, label, kind, case_name in FIGURE1_PANELS:
         rows = table[(table["body_part"] == part) & (table["label"] == label)]
         if annotations:
             rows = rows[rows["kind"] == kind]
@@ -58,10 +68,16 @@ def pick_figure1(images: pd.DataFrame, annotations: dict | None) -> list[Sample]
                 rows = rows[rows["has_lesion"]]
         else:
             title = f"{title.split(')')[0]}) {part} {'abnormal' if label else 'normal'} (kind unknown)"
-        if rows.empty:
-            raise LookupError(f"no image for Figure 1 panel {title!r} ({part}, label {label}, kind {kind})")
-        row = rows.sort_values("path").iloc[0]
-        samples.append(Sample(title, row["path"], row["abs_path"]))
+        if not rows.empty:
+            row = rows.sort_values("path").iloc[0]
+            samples.append(Sample(title, row["path"], row["abs_path"]))
+        elif annotations:
+            from .phantom import render_case
+
+            image, _ = render_case(case_name, long_side=long_side, seed=0)
+            samples.append(Sample(f"{title}\n(rendered case '{case_name}')", "", "", image))
+        else:
+            raise LookupError(f"no image for Figure 1 panel {title!r} ({part}, label {label})")
     return samples
 
 
@@ -91,7 +107,7 @@ def plot_samples(samples: list[Sample], ncols: int, suptitle: str, panel_inches:
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, sample in zip(axes.flat, samples, strict=False):
-        ax.imshow(read_radiograph(sample.abs_path), cmap="gray", vmin=0, vmax=255)
+        ax.imshow(sample.pixels(), cmap="gray", vmin=0, vmax=255)
         ax.set_title(sample.title, fontsize=8)
     fig.suptitle(suptitle, fontsize=10)
     return fig
