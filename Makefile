@@ -116,16 +116,23 @@ LOCALISATION := $(RESULTS)/tables/localisation.csv
 $(LOCALISATION): $(NB)/50_localisation.ipynb $(MODELS) | $(VENV_STAMP)
 	$(call RUN_NB,$<,$(OUTNB)/50_localisation.ipynb)
 
+# Shortcut experiment (beyond the paper, its own target: `make shortcut`): wrist_pretrained trained twice on
+# phantom variants that differ only in how strongly the text legend correlates with the label.
+SHORTCUT := $(RESULTS)/tables/shortcut.csv
+$(SHORTCUT): lib/densenet_interp/shortcut.py $(STANDIN) | $(VENV_STAMP)
+	$(PY) -m densenet_interp.shortcut --profile $(PROFILE) --results-dir $(RESULTS) --data-dir $(DATA)
+
 # 90: the explorer runs headlessly too (its widgets are tested in tests/test_widgets.py)
 EXPLORER := $(OUTNB)/90_explorer.ipynb
 $(EXPLORER): $(NB)/90_explorer.ipynb $(MODELS) | $(VENV_STAMP)
 	$(call RUN_NB,$<,$@) -p require_models True
 
 # ------------------------------------------------------------------------------------------------ targets
-.PHONY: reproduce data models tables figures test lint format lab app chromium clean-results help
+.PHONY: reproduce shortcut data models tables figures test lint format lab app chromium clean-results help
 reproduce: $(TABLE2) $(TABLE1) $(FIGURES) $(if $(filter 1,$(PHANTOM)),$(LOCALISATION)) $(EXPLORER)
 	@echo "==> $(PROFILE): results in $(RESULTS)"
 
+shortcut: $(SHORTCUT)
 data: $(DATA_STAMP)
 models: $(MODELS)
 tables: $(TABLE2) $(TABLE1)

@@ -1,0 +1,372 @@
+"""Tests of the localisation measures, the patient bootstrap, the summaries and the claims report.
+
+Fixtures are hand-made: square masks, CAMs built from them, a stub explainer that returns chosen CAMs, and
+per-image tables whose numbers make each claim come out supported, contradicted or inconclusive.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from densenet_interp import localisation as loc
+
+SIZE = 32
+
+
+def _box(top: int, bottom: int, left: int, right: int, size: int = SIZE) -> np.ndarray:
+    mask = np.zeros((size, size), dtype=bool)
+    mask[top:bottom, left:right] = True
+    return mask
+
+
+def _masks(lesion=None, legend=None, frame=None, anatomy=None, size: int = SIZE) -> dict[str, np.ndarray]:
+    empty = np.zeros((size, size), dtype=bool)
+    return {
+        "lesion": empty if lesion is None else lesion,
+        "legend": empty if legend is None else legend,
+        "frame": empty if frame is None else frame,
+        "anatomy": empty if anatomy is None else anatomy,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- one image
+def test_cam_equal_to_mask_puts_all_mass_inside():
+    lesion = _box(4, 12, 8, 20)
+    shares = loc.mass_shares(lesion.astype(np.float32), _masks(lesion=lesion))
+    for mass in loc.MASSES:
+        assert shares[f"lesion_share_{mass}"] == pytest.approx(1.0)
+        assert shares[f"legend_share_{mass}"] == 0.0
+    assert shares["lesion_chance"] == pytest.approx(lesion.mean()) and shares["legend_chance"] == 0.0
+
+
+def test_uniform_cam_scores_the_area_share_and_negative_values_are_ignored():
+    masks = _masks(lesion=_box(0, 8, 0, 8), legend=_box(28, 32, 0, 16), anatomy=_box(4, 28, 4, 28))
+    cam = np.ones((SIZE, SIZE), dtype=np.float32)
+    cam[:, :1] = -5.0  # negative evidence ("normal") carries no mass
+    shares = loc.mass_shares(cam, masks)
+    positive = cam > 0
+    for region in ("lesion", "legend", "anatomy"):
+        expected = (masks[region] & positive).sum() / positive.sum()
+        assert shares[f"{region}_share_positive"] == pytest.approx(expected)
+        assert shares[f"{region}_share_relative"] == pytest.approx(
+            expected
+        )  # the ones are all above the mean
+        assert shares[f"{region}_chance"] == pytest.approx(masks[region].mean())
+
+
+def test_positive_reading_is_undefined_without_positive_values_and_relative_is_not():
+    lesion = _box(0, 4, 0, 4)
+    cam = np.where(lesion, -1.0, -3.0)  # a "normal" image: negative everywhere, least negative on the lesion
+    shares = loc.mass_shares(cam, _masks(lesion=lesion))
+    assert math.isnan(shares["lesion_share_positive"]) and shares["positive_mass"] == 0.0
+    assert shares["lesion_share_relative"] == pytest.approx(
+        1.0
+    )  # the lesion is where the map is above its mean
+    flat = loc.mass_shares(-np.ones((SIZE, SIZE)), _masks(lesion=lesion))
+    assert all(math.isnan(flat[f"lesion_share_{mass}"]) for mass in loc.MASSES)
+    with pytest.raises(ValueError, match="mass must be one of"):
+        loc.share_column("lesion", "absolute")
+
+
+def test_mass_shares_reject_a_mask_of_the_wrong_shape():
+    with pytest.raises(ValueError, match=r"mask 'legend' has shape \(16, 16\); expected the CAM's shape"):
+        loc.mass_shares(np.ones((SIZE, SIZE)), {**_masks(), "legend": np.zeros((16, 16), bool)})
+
+
+def test_pointing_game_counts_a_near_miss_only_within_the_tolerance():
+    lesion = _box(10, 14, 10, 14)
+    cam = np.zeros((SIZE, SIZE))
+    cam[16, 12] = 1.0  # 3 px below the lesion's last row (13)
+    assert loc.pointing_game(cam, lesion, tolerance_px=2)[0] == 0.0
+    hit, chance = loc.pointing_game(cam, lesion, tolerance_px=3)
+    assert hit == 1.0 and chance == pytest.approx((4 + 6) ** 2 / SIZE**2)
+    assert loc.pointing_game(cam, lesion, tolerance_px=0) == (0.0, pytest.approx(lesion.mean()))
+    assert all(math.isnan(v) for v in loc.pointing_game(cam, np.zeros_like(lesion), 2))
+
+
+def test_grid_tolerance_is_one_cell_of_the_final_map():
+    assert loc.grid_tolerance(128, 4) == 32
+    assert loc.grid_tolerance(320, 10) == 32
+    assert loc.grid_tolerance(64, 3) == 22  # rounded up
+    with pytest.raises(ValueError, match="grid_size"):
+        loc.grid_tolerance(8, 16)
+
+
+def test_resize_mask_stretches_like_the_images():
+    mask = np.zeros((20, 40), dtype=bool)
+    mask[:, :20] = True  # left half
+    small = loc.resize_mask(mask, 10)
+    assert small.shape == (10, 10) and small[:, :5].all() and not small[:, 5:].any()
+
+
+def test_crop_masks_uses_the_frames_box_convention():
+    masks = {"lesion": _box(10, 20, 5, 15)}
+    cropped = loc.crop_masks(masks, (8, 24, 4, 30), (16, 26))  # (top, bottom, left, right)
+    assert cropped["lesion"].shape == (16, 26) and cropped["lesion"].sum() == 100
+    with pytest.raises(ValueError, match=r"expected \(top, bottom, left, right\)"):
+        loc.crop_masks(masks, (8, 24, 4, 30), (26, 16))
+
+
+# ---------------------------------------------------------------------------------------- the image table
+class _StubExplainer:
+    """Returns a fixed CAM per image (looked up by the image's mean grey value) on a 4x4 final grid."""
+
+    def __init__(self, cams: dict[int, np.ndarray], probabilities: dict[int, float]):
+        self.cams, self.probabilities, self.calls = cams, probabilities, 0
+
+    def explain(self, batch: np.ndarray):
+        self.calls += 1
+        keys = [int(round(float(image[..., 0].mean()))) for image in batch]
+        return SimpleNamespace(
+            cam=np.stack([self.cams[k] for k in keys]),
+            cam_lowres=np.zeros((len(batch), 4, 4)),
+            probability=np.array([self.probabilities[k] for k in keys]),
+        )
+
+
+def test_localisation_table_measures_each_image_in_batches():
+    lesion, legend = _box(0, 8, 0, 8), _box(24, 32, 24, 32)
+    annotations = {
+        "a.png": {"kind": "fracture", "masks": _masks(lesion=lesion, legend=legend)},
+        "b.png": {"kind": "normal", "masks": _masks(legend=legend)},
+        "c.png": {"kind": "hardware", "masks": _masks(lesion=lesion)},
+    }
+    explainer = _StubExplainer(
+        {10: lesion.astype(float), 20: legend.astype(float), 30: legend.astype(float)},
+        {10: 0.9, 20: 0.2, 30: 0.7},
+    )
+    images_u8 = np.stack([np.full((SIZE, SIZE), v, np.uint8) for v in (10, 20, 30)])
+    images = pd.DataFrame(
+        {"path": ["a.png", "b.png", "c.png"], "patient": ["p1", "p2", "p2"], "label": [1, 0, 1]}
+    )
+    table = loc.localisation_table(
+        explainer, images_u8, annotations, images, model_set="m", batch_size=2,
+        masks_for=lambda annotation, size: annotation["masks"],
+    )  # fmt: skip
+    assert explainer.calls == 2
+    assert list(table["kind"]) == ["fracture", "normal", "hardware"]
+    assert list(table["correct"]) == [True, True, True]
+    assert (
+        table["lesion_share_positive"].tolist()[0] == 1.0
+        and table["legend_share_relative"].tolist()[1] == 1.0
+    )
+    assert table["lesion_share_positive"].tolist()[2] == 0.0
+    assert table["pointing_hit"].tolist()[0] == 1.0 and math.isnan(table["pointing_hit"].tolist()[1])
+    assert (table["tolerance_px"] == SIZE // 4).all()
+    with pytest.raises(ValueError, match="no phantom annotation for 'd.png'"):
+        images_d = images.assign(path=["a.png", "b.png", "d.png"])
+        loc.localisation_table(explainer, images_u8, annotations, images_d, model_set="m",
+                               masks_for=lambda annotation, size: annotation["masks"])  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ bootstrap
+def test_bootstrap_resamples_patients_and_is_deterministic():
+    # patient A has 9 images of value 1, patient B one image of value 0: resampling images would almost
+    # never give a mean of 0, resampling patients gives it whenever B is drawn twice (1 in 4).
+    values = np.array([1.0] * 9 + [0.0])
+    groups = np.array(["A"] * 9 + ["B"])
+    mean, low, high = loc.bootstrap_mean(values, groups, n_boot=2000, seed=3)
+    assert mean == pytest.approx(0.9)
+    assert low == 0.0 and high == 1.0
+    assert loc.bootstrap_mean(values, groups, n_boot=2000, seed=3) == (mean, low, high)
+    _, low_images, _ = loc.bootstrap_mean(values, np.arange(10), n_boot=2000, seed=3)
+    assert low_images > 0.5
+
+
+def test_bootstrap_ignores_nan_and_handles_no_values():
+    mean, low, high = loc.bootstrap_mean([1.0, np.nan, 3.0], ["a", "b", "c"], n_boot=200)
+    assert mean == 2.0 and 1.0 <= low <= high <= 3.0
+    assert all(math.isnan(v) for v in loc.bootstrap_mean([np.nan], ["a"]))
+    with pytest.raises(ValueError, match="n_boot must be at least 1"):
+        loc.bootstrap_mean([1.0], ["a"], n_boot=0)
+
+
+# --------------------------------------------------------------------------------------- per-image fixtures
+def _rows(model_set: str, n: int, seed: int = 0, **columns) -> pd.DataFrame:
+    """A per-image table of ``n`` abnormal wrist hardware images (one patient each), defaults overridable."""
+    rng = np.random.default_rng(seed)
+    base = {
+        "model_set": model_set,
+        "path": [f"img{i}.png" for i in range(n)],
+        "patient": [f"p{i}" for i in range(n)],
+        "study_key": [f"s{i}" for i in range(n)],
+        "body_part": "XR_WRIST",
+        "kind": "hardware",
+        "label": 1,
+        "probability": 0.9,
+        "correct": True,
+        "positive_mass": 1.0,
+        "lesion_share": 0.3 + rng.uniform(-0.02, 0.02, n),
+        "lesion_chance": 0.05,
+        "legend_share": 0.1 + rng.uniform(-0.02, 0.02, n),
+        "legend_chance": 0.1,
+        "frame_share": 0.0,
+        "frame_chance": 0.0,
+        "anatomy_share": 0.6 + rng.uniform(-0.02, 0.02, n),
+        "anatomy_chance": 0.4,
+        "pointing_hit": 1.0,
+        "pointing_chance": 0.1,
+        "tolerance_px": 8,
+    }
+    base.update(columns)
+    frame = pd.DataFrame(base)
+    for region in loc.REGIONS:  # both readings carry the same numbers in these fixtures
+        share = frame.pop(f"{region}_share")
+        frame[f"{region}_share_relative"] = frame[f"{region}_share_positive"] = share
+    return frame
+
+
+def test_summarise_gives_a_row_per_region_with_intervals_and_kinds():
+    per_image = pd.concat(
+        [_rows("m", 20), _rows("m", 10, kind="fracture").assign(path=lambda f: f.path + "f")]
+    )
+    summary = loc.summarise(per_image, n_boot=200, seed=0)
+    whole = summary[summary["subset"].isin(["all", "with lesion", "with legend"])]
+    assert whole["region"].tolist() == ["lesion", "legend", "anatomy"] * 2 + [
+        "pointing"
+    ]  # no image has a frame
+    assert whole["mass"].tolist() == ["relative"] * 3 + ["positive"] * 3 + ["argmax"]
+    lesion = summary[(summary["region"] == "lesion") & (summary["subset"] == "with lesion")].iloc[0]
+    assert lesion["n_images"] == 30 and lesion["share_low"] <= lesion["share"] <= lesion["share_high"]
+    assert lesion["excess"] == pytest.approx(lesion["share"] - lesion["chance"])
+    kinds = summary[summary["subset"].str.startswith("kind=")]
+    assert set(kinds["subset"]) == {"kind=fracture", "kind=hardware"}
+    assert set(kinds["region"]) == {"lesion", "pointing"} and len(kinds) == 3 * 2
+    text = loc.localisation_markdown(summary, "fixture data")
+    assert "### m" in text and "Data: fixture data." in text
+    fig = loc.plot_localisation(summary, mass="positive")
+    assert len(fig.axes) == 1
+
+
+# ------------------------------------------------------------------------------------------------- claims
+def _claims_fixture(wrist_legend: float, random_anatomy: float, cropped_anatomy: float, wrong: bool):
+    n = 24
+    wrist = _rows("wrist_pretrained", n, seed=1, legend_share=wrist_legend + np.linspace(-0.02, 0.02, n))
+    all_ = _rows("all_pretrained", n, seed=2)
+    random = _rows("wrist_random", n, seed=3, anatomy_share=random_anatomy + np.linspace(-0.02, 0.02, n))
+    finger = _rows("finger_pretrained", 4, seed=4, body_part="XR_FINGER", kind="normal", label=0,
+                   lesion_chance=0.0, lesion_share=0.0, probability=0.1)  # fmt: skip
+    if wrong:  # two correctly classified abnormal images whose CAM sits on the legend
+        for mass in loc.MASSES:
+            wrist.loc[:1, [f"lesion_share_{mass}", f"legend_share_{mass}"]] = [0.01, 0.9]
+    normals = _rows("wrist_pretrained", 6, seed=6, kind="normal", label=0, probability=0.2, lesion_chance=0.0,
+                    lesion_share=0.0, pointing_hit=np.nan, pointing_chance=np.nan).assign(path=lambda f: f.path + "n")  # fmt: skip
+    per_image = pd.concat([wrist, normals, all_, random, finger], ignore_index=True)
+    as_is = _rows("finger_pretrained", 12, seed=5, frame_share=0.4, frame_chance=0.1, anatomy_share=0.3)
+    restored = {f"anatomy_share_{m}": cropped_anatomy + np.linspace(-0.02, 0.02, 12) for m in loc.MASSES}
+    cropped = as_is.assign(**restored, **{f"frame_share_{m}": 0.0 for m in loc.MASSES})
+    frame_crop = pd.concat([as_is.assign(condition="as_is"), cropped.assign(condition="cropped")])
+    return per_image, frame_crop.assign(cropped=True)
+
+
+def test_claims_supported_when_the_numbers_say_so():
+    per_image, frame_crop = _claims_fixture(
+        wrist_legend=0.5, random_anatomy=0.3, cropped_anatomy=0.7, wrong=True
+    )
+    claims = loc.claims_report(per_image, frame_crop, n_boot=300, seed=0)
+    verdicts = {c.name: c.supported for c in claims}
+    assert verdicts == {
+        "1a legend bias (wrist-only)": True,
+        "1b less legend bias (all extremities)": True,
+        "2a anatomy (random init)": True,
+        "2b lesion (random init)": None,  # lesion shares equal up to noise: no effect
+        "3a frame draws attention (finger_pretrained)": True,
+        "3b cropping restores anatomy (finger_pretrained)": True,
+        "3c frame draws attention (all_pretrained)": None,  # no framed images explained by all_pretrained
+        "3d cropping restores anatomy (all_pretrained)": None,
+        "4 right for the wrong reasons": True,
+    }
+    assert all(c.verdict for c in claims)
+    text = loc.claims_markdown({"relative": claims}, "fixture data")
+    assert text.count("**supported**:") == 6 and "fixture data" in text
+
+
+def test_claims_contradicted_or_not_testable_when_the_numbers_say_so():
+    per_image, frame_crop = _claims_fixture(
+        wrist_legend=0.02, random_anatomy=0.9, cropped_anatomy=0.1, wrong=False
+    )
+    claims = {c.name: c for c in loc.claims_report(per_image, frame_crop, n_boot=300, seed=0)}
+    assert claims["1a legend bias (wrist-only)"].supported is False
+    assert claims["1b less legend bias (all extremities)"].supported is False
+    assert claims["2a anatomy (random init)"].supported is False
+    assert claims["3b cropping restores anatomy (finger_pretrained)"].supported is False
+    assert claims["4 right for the wrong reasons"].supported is False
+    assert claims["4 right for the wrong reasons"].verdict.startswith("not observed: 0 of")
+    untested = {c.name: c for c in loc.claims_report(per_image, None, n_boot=50)}
+    assert untested["3a frame draws attention (finger_pretrained)"].supported is None
+    assert untested["3a frame draws attention (finger_pretrained)"].verdict.startswith("not testable")
+
+
+# ------------------------------------------------------------------------------ with the real explain engine
+@pytest.fixture(scope="module")
+def tiny_explainer():
+    from densenet_interp import models
+    from densenet_interp.explain import Explainer
+    from densenet_interp.profiles import PROFILES
+
+    tiny = PROFILES["tiny"]
+    return Explainer(models.build_compact_densenet(tiny.blocks, tiny.growth_rate, tiny.image_size, seed=0))
+
+
+def _framed_radiograph(size: int = 96) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A dark image with a bright rectangular frame line 10 px inside the border and a bright 'bone'."""
+    image = np.full((size, size), 20, dtype=np.uint8)
+    frame = np.zeros((size, size), dtype=bool)
+    frame[10:12, 10:-10] = frame[-12:-10, 10:-10] = frame[10:-10, 10:12] = frame[10:-10, -12:-10] = True
+    anatomy = _box(30, 70, 40, 56, size)
+    image[frame] = 230
+    image[anatomy] = 160
+    return image, _masks(lesion=_box(45, 55, 44, 52, size), frame=frame, anatomy=anatomy, size=size)
+
+
+def test_frame_crop_table_remaps_the_masks_into_the_crop(tiny_explainer):
+    from densenet_interp.frames import crop_frame
+
+    image, masks = _framed_radiograph()
+    images = pd.DataFrame({"path": ["f.png"], "abs_path": ["f.png"], "patient": ["p"], "label": [1]})
+    annotations = {"f.png": {"kind": "misalignment", "frame": [[0, 0]]}}
+    table = loc.frame_crop_table(
+        tiny_explainer, images, annotations, 64, crop=crop_frame, read=lambda path: image,
+        masks_for=lambda annotation, size: {k: loc.resize_mask(v, size[0]) for k, v in masks.items()},
+    )  # fmt: skip
+    assert table["condition"].tolist() == ["as_is", "cropped"] and table["cropped"].all()
+    as_is, cropped = table.iloc[0], table.iloc[1]
+    assert as_is["frame_chance"] > 0.03 and cropped["frame_chance"] == 0.0  # the frame is cut away
+    assert cropped["anatomy_chance"] > as_is["anatomy_chance"]  # the anatomy fills more of the crop
+    assert (table["tolerance_px"] == 32).all()  # the tiny model's final map is 2x2 at 64 px
+    assert loc.framed_images(images, annotations)["path"].tolist() == ["f.png"]
+    assert loc.framed_images(images, {"f.png": {"frame": []}}).empty
+
+
+def test_localisation_table_with_the_real_explainer(tiny_explainer):
+    image, masks = _framed_radiograph(64)
+    images = pd.DataFrame({"path": ["a", "b"], "patient": ["p", "q"], "label": [1, 0]})
+    table = loc.localisation_table(
+        tiny_explainer, np.stack([image, 255 - image]), {"a": {"kind": "fracture"}, "b": {"kind": "normal"}},
+        images, model_set="tiny", masks_for=lambda annotation, size: masks,
+    )  # fmt: skip
+    assert len(table) == 2 and table["probability"].between(0, 1).all()
+    shares = table[[loc.share_column(r, "relative") for r in loc.REGIONS]].to_numpy()
+    assert ((shares >= 0) & (shares <= 1)).all()  # the relative reading is defined for every non-flat CAM
+    assert (table[loc.share_column("legend", "relative")] == 0).all()  # these images have no legend
+
+
+def test_a_claim_on_fewer_patients_than_the_minimum_is_not_decided():
+    per_image, frame_crop = _claims_fixture(
+        wrist_legend=0.5, random_anatomy=0.3, cropped_anatomy=0.7, wrong=True
+    )
+    one_patient = frame_crop.assign(patient="p0")  # every framed image from the same patient
+    claims = {c.name: c for c in loc.claims_report(per_image, one_patient, n_boot=100)}
+    for name in (
+        "3a frame draws attention (finger_pretrained)",
+        "3b cropping restores anatomy (finger_pretrained)",
+    ):
+        assert claims[name].supported is None
+        assert (
+            claims[name].verdict.startswith("not testable")
+            and "fewer than 5 patients" in claims[name].verdict
+        )
