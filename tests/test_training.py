@@ -133,6 +133,21 @@ def test_selection_rule_least_train_validation_gap():
     assert training.select_epochs(history) == (2, 3)  # full tie: the earlier epoch
 
 
+def test_selection_skips_epochs_that_do_not_beat_the_majority_class():
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "accuracy": [0.62, 0.80, 0.88],
+            "val_accuracy": [0.62, 0.74, 0.80],  # epoch 1: majority class on both splits, no gap
+            "val_loss": [0.69, 0.55, 0.50],
+        }
+    )
+    assert training.majority_rate([0, 0, 0, 1, 1]) == pytest.approx(0.6)
+    assert training.select_epochs(history) == (1, 3)  # the paper's rule alone picks the untrained epoch
+    assert training.select_epochs(history, val_majority=0.62) == (2, 3)
+    assert training.select_epochs(history, val_majority=0.95) == (1, 3)  # none beats it: all epochs compete
+
+
 # ----------------------------------------------------------------------------------------------- a finished run
 def test_run_writes_model_card_history_checkpoints(run_a):
     out, card, lines = run_a
@@ -144,7 +159,8 @@ def test_run_writes_model_card_history_checkpoints(run_a):
     history = pd.read_csv(out / "history.csv")
     assert list(history.columns) == training.HISTORY_COLUMNS and list(history["epoch"]) == [1, 2, 3]
     np.testing.assert_allclose(history["learning_rate"], [1e-3, 1e-4, 2e-5])
-    assert training.select_epochs(history) == (card["selected_epoch"], card["best_val_loss_epoch"])
+    selected = training.select_epochs(history, card["val_majority_rate"])
+    assert selected == (card["selected_epoch"], card["best_val_loss_epoch"])
     assert sum(line.startswith("epoch ") for line in lines) == 3
     assert (out / "checkpoints" / "resume.npz").is_file() and list((out / "tensorboard").glob("events.*"))
     model = models.load_model(out / "model.keras")

@@ -59,8 +59,18 @@ from .profiles import ModelSet, Profile, get_model_set, get_profile
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
 SELECTION_RULE = (
     "the epoch with the least |training accuracy - validation accuracy| (paper, section 3: 'to avoid "
-    "over-fitting'); ties go to the lower validation loss, then to the earlier epoch"
+    "over-fitting'), among the epochs whose validation accuracy beats the validation majority-class rate "
+    "(all epochs if none does); ties go to the lower validation loss, then to the earlier epoch"
 )
+
+
+def majority_rate(labels) -> float:
+    """Accuracy of always predicting the more frequent class: the bar an epoch must clear to be selected."""
+    labels = np.asarray(labels, dtype=np.float64).reshape(-1)
+    if labels.size == 0:
+        return 0.0
+    share = float(labels.mean())
+    return max(share, 1.0 - share)
 KEEP_ALL_EPOCHS_MAX_PARAMS = 5_000_000  # keep every epoch's weights below this size (the compact models)
 STRATEGIES = ("default", "mirrored")
 
@@ -81,12 +91,20 @@ def learning_rate_at(epoch: int, profile: Profile) -> float:
     return profile.learning_rate / divisor
 
 
-def select_epochs(history: pd.DataFrame) -> tuple[int, int]:
-    """``(selected epoch, least-validation-loss epoch)``, 1-based, from history rows (see SELECTION_RULE)."""
+def select_epochs(history: pd.DataFrame, val_majority: float | None = None) -> tuple[int, int]:
+    """``(selected epoch, least-validation-loss epoch)``, 1-based, from history rows (see SELECTION_RULE).
+
+    The paper's rule alone prefers the first epochs of a short run, where a model that has learnt nothing
+    predicts the majority class on both splits and so shows no gap; ``val_majority`` (see
+    :func:`majority_rate`) excludes those epochs, as long as any epoch beats it.
+    """
     if history.empty:
         raise ValueError("history has no epochs; expected at least one finished epoch")
-    gap = (history["accuracy"] - history["val_accuracy"]).abs()
-    ranked = history.assign(_gap=gap.round(12)).sort_values(["_gap", "val_loss", "epoch"], kind="stable")
+    candidates = history
+    if val_majority is not None and (history["val_accuracy"] > val_majority + 1e-9).any():
+        candidates = history[history["val_accuracy"] > val_majority + 1e-9]
+    gap = (candidates["accuracy"] - candidates["val_accuracy"]).abs()
+    ranked = candidates.assign(_gap=gap.round(12)).sort_values(["_gap", "val_loss", "epoch"], kind="stable")
     by_loss = history.sort_values(["val_loss", "epoch"], kind="stable")
     return int(ranked["epoch"].iloc[0]), int(by_loss["epoch"].iloc[0])
 
@@ -480,7 +498,7 @@ def _fit(run: _Run, data: dict, log) -> tuple[list[dict], int | None, int]:
         _write_history(files.history, rows)
         _write_scalars(writer, row)
         if not keep_all:
-            _prune_epoch_weights(files, rows)
+            _prune_epoch_weights(files, rows, majority_rate(data["valid"][1]))
         log(_epoch_line(row, profile.epochs))
     writer.close()
     return rows, done or None, strategy.num_replicas_in_sync
@@ -500,9 +518,9 @@ def _write_scalars(writer, row: dict) -> None:
     writer.flush()
 
 
-def _prune_epoch_weights(files: RunFiles, rows: list[dict]) -> None:
+def _prune_epoch_weights(files: RunFiles, rows: list[dict], val_majority: float) -> None:
     """Delete epoch weights that neither selection rule can still choose (large models only)."""
-    keep = set(select_epochs(pd.DataFrame(rows)))
+    keep = set(select_epochs(pd.DataFrame(rows), val_majority))
     for row in rows:
         if row["epoch"] not in keep:
             files.epoch_weights(row["epoch"]).unlink(missing_ok=True)
@@ -512,7 +530,8 @@ def _card(run: _Run, index, data: dict, rows: list[dict], resumed_from: int | No
     """The model card: what was trained, on what, how, with which result, by which code."""
     profile, options = run.profile, run.options
     history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-    selected, best_loss = select_epochs(history)
+    val_majority = majority_rate(data["valid"][1])
+    selected, best_loss = select_epochs(history, val_majority)
     metrics = history.set_index("epoch")[["loss", "accuracy", "val_loss", "val_accuracy"]]
     commit, dirty = _git_commit()
     departures = list(profile.departures)
@@ -544,6 +563,7 @@ def _card(run: _Run, index, data: dict, rows: list[dict], resumed_from: int | No
         "epochs": profile.epochs,
         "selected_epoch": selected,
         "selection_rule": SELECTION_RULE,
+        "val_majority_rate": val_majority,
         "best_val_loss_epoch": best_loss,
         "final_metrics": {k: float(v) for k, v in metrics.loc[selected].items()},
         "best_val_loss_metrics": {k: float(v) for k, v in metrics.loc[best_loss].items()},
