@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from densenet_interp import app
 from densenet_interp.paths import Layout, results_root, write_text_atomic
 from densenet_interp.profiles import MODEL_SETS, get_profile

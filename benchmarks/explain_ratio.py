@@ -27,6 +27,7 @@ import time
 
 import keras
 import numpy as np
+
 from densenet_interp.explain import FINAL, STAGES, Explainer, upsample
 from densenet_interp.models import build_compact_densenet, build_densenet169
 from densenet_interp.paths import Layout, write_text_atomic

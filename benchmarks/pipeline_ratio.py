@@ -34,6 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
 from densenet_interp import models, pipeline  # noqa: E402
 from densenet_interp.images import to_model_input  # noqa: E402
 from densenet_interp.paths import Layout, write_text_atomic  # noqa: E402

@@ -20,6 +20,7 @@ import statistics
 
 import keras
 import numpy as np
+
 from densenet_interp.models import build_compact_densenet, build_densenet169
 from densenet_interp.paths import Layout, write_text_atomic
 from densenet_interp.profiles import get_profile

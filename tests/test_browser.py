@@ -20,12 +20,13 @@ from pathlib import Path
 
 import ipywidgets as w
 import pytest
+from PIL import Image
+
 from densenet_interp import app
 from densenet_interp.errors import ModelFileError
 from densenet_interp.models import build_compact_densenet
 from densenet_interp.paths import PROJECT_ROOT
 from densenet_interp.profiles import get_profile
-from PIL import Image
 
 SCREENSHOTS = PROJECT_ROOT / "results" / "screenshots"
 MODEL_SETS = ("all_pretrained", "wrist_random")

@@ -9,10 +9,11 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
+
 from densenet_interp import cases
 from densenet_interp.errors import DataError
 from densenet_interp.profiles import get_profile
-from PIL import Image
 from test_figures import fake_explanation
 
 PAPER_MODEL_SETS = {

@@ -45,7 +45,9 @@ def tiny_run(tmp_path_factory):
 
 def test_second_make_does_no_work(tiny_run):
     roots, _, _ = tiny_run
-    assert _make("-q", "reproduce", roots=roots, check=False).returncode == 0, "make -q: something is out of date"
+    assert _make("-q", "reproduce", roots=roots, check=False).returncode == 0, (
+        "make -q: something is out of date"
+    )
 
 
 def test_phantom_data_and_table2(tiny_run):
@@ -58,7 +60,11 @@ def test_phantom_data_and_table2(tiny_run):
     assert list(table2.index)[:7] == ["Elbow", "Finger", "Hand", "Humerus", "Forearm", "Shoulder", "Wrist"]
     studies = pd.read_csv(mura / "train_labeled_studies.csv", header=None)
     assert table2.iloc[-1][["train_normal", "train_abnormal"]].sum() == len(studies)
-    assert (table2.iloc[:7][["train_normal", "train_abnormal", "valid_normal", "valid_abnormal"]] >= 3).all().all()
+    assert (
+        (table2.iloc[:7][["train_normal", "train_abnormal", "valid_normal", "valid_abnormal"]] >= 3)
+        .all()
+        .all()
+    )
     for name in ("figure01_samples.png", "samples_per_body_part.png", "data_distributions.png"):
         assert (results / "figures" / name).stat().st_size > 10_000, name
 
@@ -87,7 +93,14 @@ def test_table1_recomputable_from_predictions(tiny_run):
     assert len(table1) == 4
     for row, name in zip(table1.itertuples(index=False), MODEL_SETS, strict=True):
         predictions = pd.read_csv(results / "predictions" / f"{name}.csv")
-        assert list(predictions.columns) == ["path", "body_part", "study_key", "patient", "label", "probability"]
+        assert list(predictions.columns) == [
+            "path",
+            "body_part",
+            "study_key",
+            "patient",
+            "label",
+            "probability",
+        ]
         y, p = predictions["label"], predictions["probability"] > 0.5
         values = row._asdict()
         assert np.isclose(values["validation_accuracy"], accuracy_score(y, p), atol=1e-9)

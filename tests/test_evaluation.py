@@ -9,10 +9,11 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import accuracy_score, cohen_kappa_score, recall_score, roc_auc_score
+
 from densenet_interp import evaluation as ev
 from densenet_interp.errors import DataError
 from densenet_interp.profiles import MODEL_SETS
-from sklearn.metrics import accuracy_score, cohen_kappa_score, recall_score, roc_auc_score
 
 
 def sklearn_metrics(y, prob) -> dict[str, float]:

@@ -8,6 +8,7 @@ import weakref
 import keras
 import numpy as np
 import pytest
+
 from densenet_interp.errors import ModelFileError
 from densenet_interp.explain import (
     FINAL,

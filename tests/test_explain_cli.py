@@ -9,10 +9,11 @@ import zlib
 import keras
 import numpy as np
 import pytest
+from PIL import Image
+
 from densenet_interp.cli import main
 from densenet_interp.explain import STAGES
 from densenet_interp.explain_cli import label_from_path, unique_stems
-from PIL import Image
 from test_explain import tiny_model
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from densenet_interp import faithfulness as fa
 from densenet_interp import models
 from densenet_interp.explain import Explainer, upsample

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
+
 from densenet_interp.explain import STAGES, Explanation, top_channels
 from densenet_interp.figures import (
     GAP_COLOUR,
@@ -15,7 +17,6 @@ from densenet_interp.figures import (
     save_case_figure,
     write_case_files,
 )
-from matplotlib.figure import Figure
 
 SHAPES = {"initial_conv": (32, 32, 20), "block1": (16, 16, 24), "block2": (8, 8, 28), "block3": (4, 4, 30)}
 SHAPES["block4"] = (2, 2, 32)

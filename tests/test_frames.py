@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from densenet_interp.frames import crop_frame, detect_frame
 
 

@@ -7,6 +7,8 @@ import zlib
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from densenet_interp.errors import DataError
 from densenet_interp.images import (
     MAX_PIXELS,
@@ -15,7 +17,6 @@ from densenet_interp.images import (
     resize_square,
     to_model_input,
 )
-from PIL import Image
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+
 from densenet_interp import localisation as loc
 
 SIZE = 32

@@ -8,6 +8,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
+
 from densenet_interp import models
 from densenet_interp.errors import ModelFileError
 from densenet_interp.profiles import PROFILES

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from densenet_interp import cli, mura
 from PIL import Image
+
+from densenet_interp import cli, mura
 
 REAL_INDEX = Path("/work/shared/mura-v1.1-index")
 if not REAL_INDEX.is_dir():  # the index travels with the repository's shared folder

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from densenet_interp.cli import main
 from densenet_interp.errors import UserFacingError
 from densenet_interp.phantom import (
@@ -31,7 +33,6 @@ from densenet_interp.phantom.render import attenuation, expose
 from densenet_interp.phantom.solids import ball, path_lengths, rod
 from densenet_interp.phantom.views import make_camera, pose, posed_landmark, project
 from densenet_interp.profiles import BODY_PARTS
-from PIL import Image
 
 SCALE = 0.004
 IMAGE_RE = re.compile(

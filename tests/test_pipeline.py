@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from densenet_interp import images, mura, pipeline
 from densenet_interp.errors import DataError
-from PIL import Image
 
 
 def write_mura_folder(

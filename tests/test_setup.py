@@ -43,7 +43,9 @@ def test_lock_agrees_with_direct_pins():
             continue  # pins for other platforms are not in the Linux lock
         name, version = spec.strip().split("==")
         name = name.split("[")[0].lower()
-        assert lock.get(name) == version, f"requirements.lock has {name}=={lock.get(name)}, pyproject {version}"
+        assert lock.get(name) == version, (
+            f"requirements.lock has {name}=={lock.get(name)}, pyproject {version}"
+        )
 
 
 def test_python_version_matches():

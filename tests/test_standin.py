@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+
 from densenet_interp import models, standin
 from densenet_interp.errors import ModelFileError
 from densenet_interp.profiles import PROFILES

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from densenet_interp import cli, models, training
 from densenet_interp.errors import ModelFileError
 from densenet_interp.profiles import PROFILES, get_model_set

@@ -7,9 +7,10 @@ import statistics
 import keras
 import numpy as np
 import pytest
+from PIL import Image
+
 from densenet_interp.explain import top_channels
 from densenet_interp.widgets import Explorer, default_gallery
-from PIL import Image
 from test_explain import tiny_model
 
 

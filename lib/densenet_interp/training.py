@@ -71,6 +71,8 @@ def majority_rate(labels) -> float:
         return 0.0
     share = float(labels.mean())
     return max(share, 1.0 - share)
+
+
 KEEP_ALL_EPOCHS_MAX_PARAMS = 5_000_000  # keep every epoch's weights below this size (the compact models)
 STRATEGIES = ("default", "mirrored")
 
