@@ -17,9 +17,22 @@ from PIL import Image
 
 from densenet_interp import cli, mura
 
-REAL_INDEX = Path("/work/shared/mura-v1.1-index")
-if not REAL_INDEX.is_dir():  # the index travels with the repository's shared folder
-    REAL_INDEX = Path(__file__).resolve().parents[1] / "shared" / "mura-v1.1-index"
+# The real MURA v1.1 index files live in the project's shared folder beside the checkout (../shared), or in a
+# shared/ folder inside it; MURA_INDEX_DIR overrides both.
+_ROOT = Path(__file__).resolve().parents[1]
+REAL_INDEX = Path(
+    os.environ.get(
+        "MURA_INDEX_DIR",
+        next(
+            (
+                p
+                for p in (_ROOT.parent / "shared" / "mura-v1.1-index", _ROOT / "shared" / "mura-v1.1-index")
+                if p.is_dir()
+            ),
+            _ROOT.parent / "shared" / "mura-v1.1-index",
+        ),
+    )
+)
 
 # The paper's Table 2 (appendix A.1), row by row: train normal, train abnormal, valid normal, valid abnormal, total
 PAPER_TABLE2 = {
