@@ -129,8 +129,8 @@ $(EXPLORER): $(NB)/90_explorer.ipynb $(MODELS) | $(VENV_STAMP)
 
 # ------------------------------------------------------------------------------------------------ targets
 .PHONY: reproduce shortcut data models tables figures test lint format lab app chromium clean-results help
+# No recipe of its own, so `make -q reproduce` answers whether everything is up to date.
 reproduce: $(TABLE2) $(TABLE1) $(FIGURES) $(if $(filter 1,$(PHANTOM)),$(LOCALISATION)) $(EXPLORER)
-	@echo "==> $(PROFILE): results in $(RESULTS)"
 
 shortcut: $(SHORTCUT)
 data: $(DATA_STAMP)
