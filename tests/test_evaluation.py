@@ -318,3 +318,32 @@ def test_per_body_part_matches_subsets():
     assert_same_metrics(
         by_part.loc["all"].to_dict(), sklearn_metrics(frame["label"].tolist(), frame["probability"])
     )
+
+
+def test_per_abnormality_kind_counts_calls_per_kind():
+    predictions = {
+        "wrist_pretrained": pd.DataFrame(
+            {
+                "path": ["a.png", "b.png", "c.png", "d.png", "e.png"],
+                "body_part": ["XR_WRIST"] * 5,
+                "study_key": ["s1", "s1", "s2", "s3", "s3"],
+                "patient": ["p1", "p1", "p2", "p3", "p3"],
+                "label": [1, 1, 1, 0, 0],
+                "probability": [0.9, 0.2, 0.7, 0.6, 0.1],
+            }
+        )
+    }
+    annotations = {
+        "a.png": {"kind": "hardware", "lesion": [[[0, 0], [1, 0], [1, 1]]]},
+        "b.png": {"kind": "fracture", "lesion": [[[0, 0], [1, 0], [1, 1]]]},
+        "c.png": {"kind": "hardware", "lesion": [[[0, 0], [1, 0], [1, 1]]]},
+        "d.png": {"kind": "normal", "lesion": []},
+        "e.png": {"kind": "normal", "lesion": []},
+    }
+    table = ev.per_abnormality_kind(predictions, annotations).set_index(["label", "kind"])
+    assert table.loc[(1, "hardware"), "n"] == 2 and table.loc[(1, "hardware"), "called_abnormal"] == 1.0
+    assert table.loc[(1, "fracture"), "called_abnormal"] == 0.0
+    assert table.loc[(0, "normal"), "called_abnormal"] == 0.5
+    assert table.loc[(0, "normal"), "mean_probability"] == pytest.approx(0.35)
+    with pytest.raises(ValueError, match="no phantom annotation"):
+        ev.per_abnormality_kind(predictions, {"a.png": annotations["a.png"]})

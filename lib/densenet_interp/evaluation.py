@@ -381,3 +381,42 @@ def per_body_part(pred_df: pd.DataFrame, threshold: float = THRESHOLD) -> pd.Dat
         subset = pred_df if part == "all" else pred_df[pred_df["body_part"] == part]
         rows.append({"body_part": part, **image_metrics(subset["label"], subset["probability"], threshold)})
     return pd.DataFrame(rows)
+
+
+def per_abnormality_kind(
+    predictions: Mapping[str, pd.DataFrame], annotations: Mapping[str, dict], threshold: float = THRESHOLD
+) -> pd.DataFrame:
+    """Share of images called abnormal, per model set, label and rendered kind (phantom data only).
+
+    The phantom's annotation says what each image really shows (``kind``; ``lesion`` empty when an abnormal
+    study's lesion is hidden in that view), so this tells which abnormalities a model detects, which Table 1's
+    single accuracy cannot: e.g. hardware found, fractures missed. Columns: ``model_set``, ``label``, ``kind``,
+    ``lesion_visible``, ``n``, ``called_abnormal`` (share with probability > threshold), ``mean_probability``.
+    """
+    rows = []
+    for name, table in predictions.items():
+        check_predictions(table)
+        missing = [p for p in table["path"] if p not in annotations]
+        if missing:
+            raise ValueError(
+                f"{len(missing)} predicted images of {name} have no phantom annotation (first: {missing[0]}); "
+                "expected predictions on the annotated phantom dataset"
+            )
+        frame = table.assign(
+            kind=[annotations[p]["kind"] for p in table["path"]],
+            lesion_visible=[bool(annotations[p].get("lesion")) for p in table["path"]],
+            called=table["probability"] > threshold,
+        )
+        for (label, kind, visible), group in frame.groupby(["label", "kind", "lesion_visible"], sort=True):
+            rows.append(
+                {
+                    "model_set": name,
+                    "label": int(label),
+                    "kind": kind,
+                    "lesion_visible": bool(visible),
+                    "n": len(group),
+                    "called_abnormal": float(group["called"].mean()),
+                    "mean_probability": float(group["probability"].mean()),
+                }
+            )
+    return pd.DataFrame(rows)
