@@ -377,8 +377,11 @@ def write_case_files(
     written = {}
     for suffix in formats:
         target = _with_suffix(out_stem, suffix)
+        fmt = suffix.lstrip(".")
+        # no creation date in PDFs: the same figure gives the same bytes, so reruns leave no spurious diffs
+        metadata = {"CreationDate": None} if fmt == "pdf" else None
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=suffix.lstrip("."), dpi=dpi)
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
         written[suffix] = target
     if arrays is not None:
         target = _with_suffix(out_stem, ".npz")
