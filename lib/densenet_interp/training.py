@@ -213,14 +213,9 @@ class RunFiles:
 
 
 def _save_weights_atomic(model: keras.Model, target: Path) -> None:
-    """``model.save_weights`` to ``target`` via a temporary sibling (Keras wants the ``.weights.h5`` suffix)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{os.getpid()}.{target.name}")
-    try:
+    """``model.save_weights`` to ``target`` atomically (the temporary name keeps ``.weights.h5`` for Keras)."""
+    with atomic_path(target) as tmp:
         model.save_weights(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _write_history(path: Path, rows: list[dict]) -> None:
