@@ -29,7 +29,7 @@ class CaseSpec:
     view: str
     site: str | None = None
     ray: str | None = None
-    magnitude: float = 1.3
+    magnitude: float = 3.0  # as DifficultyKnobs.lesion_scale: a typical lesion of the dataset
     options: dict = field(default_factory=dict)  # further force_* fields: text legend, marker, frame, ...
 
 
@@ -67,7 +67,7 @@ CASE_SPECS: dict[str, CaseSpec] = {
         "fracture",
         "PA",
         site="radius",
-        magnitude=1.25,
+        magnitude=2.6,
         options=_NO_EXTRAS,
     ),
     "wrist_degenerative": CaseSpec(
@@ -76,7 +76,7 @@ CASE_SPECS: dict[str, CaseSpec] = {
         "degenerative",
         "PA",
         site="radiocarpal",
-        magnitude=1.5,
+        magnitude=3.0,
         options=_NO_EXTRAS,
     ),
     "finger_degenerative": CaseSpec(
@@ -86,7 +86,7 @@ CASE_SPECS: dict[str, CaseSpec] = {
         "PA",
         site="ray3.pip",
         ray="ray3",
-        magnitude=1.6,
+        magnitude=3.2,
         options=_NO_EXTRAS,
     ),
     "wrist_screw_legend": CaseSpec(
@@ -108,7 +108,7 @@ CASE_SPECS: dict[str, CaseSpec] = {
         "degenerative",
         "PA",
         site="scaphoid_shift",
-        magnitude=1.0,
+        magnitude=1.5,  # subtle, as drawn in the dataset at its default scale
         options=_NO_EXTRAS,
     ),
     "fingertip_misaligned_frame": CaseSpec(
@@ -118,7 +118,7 @@ CASE_SPECS: dict[str, CaseSpec] = {
         "PA",
         site="ray3.dip",
         ray="ray3",
-        magnitude=1.4,
+        magnitude=2.4,
         options={
             "force_text_legend": False,
             "force_marker": True,

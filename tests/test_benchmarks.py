@@ -1,0 +1,48 @@
+"""The phantom difficulty benchmark (how the phantom's defaults were calibrated) runs and reports what it did."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "phantom_difficulty.py"
+
+
+@pytest.fixture(scope="module")
+def difficulty():
+    spec = importlib.util.spec_from_file_location("phantom_difficulty", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_setting_values_parse_to_numbers_and_tuples(difficulty):
+    assert difficulty._pairs(["epochs=3", "lesion_scale=2.5", "lr_drop_fractions=0.5,0.75"], "--set") == {
+        "epochs": 3,
+        "lesion_scale": 2.5,
+        "lr_drop_fractions": (0.5, 0.75),
+    }
+    with pytest.raises(SystemExit, match="expected NAME=VALUE, got 'epochs'"):
+        difficulty._pairs(["epochs"], "--set")
+
+
+def test_tiny_run_reports_accuracy_and_per_kind_detection(difficulty, tmp_path, monkeypatch):
+    monkeypatch.setenv("DENSENET_INTERP_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("DENSENET_INTERP_DATA", str(tmp_path / "data"))
+    argv = ["--name", "t", "--profile", "tiny", "--model-set", "wrist_random"]
+    assert difficulty.main([*argv, "--knobs", "lesion_scale=2.0", "--set", "epochs=1"]) == 0
+    report = json.loads(
+        (tmp_path / "results" / "tiny" / "benchmarks" / "phantom_difficulty_t.json").read_text()
+    )
+    assert report["knobs"]["lesion_scale"] == 2.0 and report["profile_overrides"] == {"epochs": 1}
+    assert 0.0 <= report["valid_accuracy"] <= 1.0 and 0.0 <= report["train_accuracy"] <= 1.0
+    manifest = json.loads(
+        (tmp_path / "data/tiny/difficulty/data/t/MURA-v1.1/phantom_manifest.json").read_text()
+    )
+    assert manifest["knobs"]["lesion_scale"] == 2.0, "the dataset was generated with the knobs asked for"
+    kinds = {row["kind"] for row in report["valid_per_kind"]}
+    assert "normal" in kinds and len(kinds) >= 2
+    assert sum(row["n"] for row in report["valid_per_kind"]) > 0
