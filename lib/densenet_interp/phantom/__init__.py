@@ -38,8 +38,8 @@ paper's regime (image-level accuracy about 0.75-0.9) rather than at 0.99 or at c
 repeats a setting): with lesion scale 1.5, hidden views 0.25 and subtle fraction 0.3 it reached 0.67 (0.69 at
 lesion scale 2.5): it found hardware but almost no fractures, and half of the abnormal-labelled images showed
 nothing or nearly nothing, so it underfit even the training set. Lesion scale 3, hidden views 0.1, subtle
-fraction 0.15 (and 24 epochs) put it at 0.77. Fractures stay the hardest kind at 128 px; hidden views, subtle
-studies and label noise keep the ceiling below 1:
+fraction 0.15 (and 24 epochs) put it at 0.765 and the wrist and finger models at 0.76-0.81. Fractures stay the
+hardest kind at 128 px; hidden views, subtle studies and label noise keep the ceiling below 1:
 
 - ``lesion_scale`` [3.0]: multiplies every lesion size, at 1: fracture gap 1.2-2.5 mm, displacement
   0.2-0.7 bone radii, angulation 4-18 deg; joint narrowing 55-90 % of the joint space (at most 92 %) and
