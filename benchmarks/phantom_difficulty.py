@@ -75,6 +75,7 @@ def measure(
             data_dir, profile.phantom_scale, seed=0, long_side=profile.phantom_long_side, knobs=difficulty
         )
         seconds["generation"] = round(time.perf_counter() - tick, 1)
+    _check_reusable(data_dir, work / "runs" / name, difficulty.to_dict(), profile.to_dict())
     standin = Layout.for_profile(profile_name).standin_weights if model_set.pretrained else None
     tick = time.perf_counter()
     card = training.train_model_set(
@@ -104,6 +105,16 @@ def measure(
             kinds = evaluation.per_abnormality_kind({model_set.name: table}, _by_path(annotations, table))
             report["valid_per_kind"] = kinds.drop(columns="model_set").round(4).to_dict("records")
     return report
+
+
+def _check_reusable(data_dir: Path, run_dir: Path, knobs: dict, profile: dict) -> None:
+    """Refuse to reuse a setting's data or run made with other knobs or another profile (same ``--name``)."""
+    manifest = data_dir / "MURA-v1.1" / "phantom_manifest.json"
+    if json.loads(manifest.read_text()).get("knobs") != knobs:
+        raise SystemExit(f"{manifest}: generated with other knobs; use another --name or delete {data_dir}")
+    card = run_dir / "card.json"
+    if card.is_file() and json.loads(card.read_text()).get("profile") != json.loads(json.dumps(profile)):
+        raise SystemExit(f"{card}: trained with another profile; use another --name or delete {run_dir}")
 
 
 def _by_path(annotations: dict, table) -> dict:

@@ -46,3 +46,15 @@ def test_tiny_run_reports_accuracy_and_per_kind_detection(difficulty, tmp_path, 
     kinds = {row["kind"] for row in report["valid_per_kind"]}
     assert "normal" in kinds and len(kinds) >= 2
     assert sum(row["n"] for row in report["valid_per_kind"]) > 0
+
+
+def test_a_name_reused_with_other_knobs_is_refused(difficulty, tmp_path, monkeypatch):
+    monkeypatch.setenv("DENSENET_INTERP_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("DENSENET_INTERP_DATA", str(tmp_path / "data"))
+    from densenet_interp.phantom import DifficultyKnobs, generate_dataset
+
+    data_dir = tmp_path / "data" / "tiny" / "difficulty" / "data" / "u"
+    generate_dataset(data_dir, 0.004, long_side=64, knobs=DifficultyKnobs(lesion_scale=2.0))
+    argv = ["--name", "u", "--profile", "tiny", "--model-set", "wrist_random", "--knobs", "lesion_scale=2.5"]
+    with pytest.raises(SystemExit, match="generated with other knobs; use another --name"):
+        difficulty.main(argv)
