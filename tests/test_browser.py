@@ -5,7 +5,9 @@ never writes into the checkout) with ``PROFILE=tiny`` and a results folder made 
 models saved as ``model.keras`` (the explorer's drawing does not depend on the weights). The tests move the
 layer slider, switch image and model, and check that the picture the browser shows changed each time; they
 time slider-to-picture in the page; they run all cells in JupyterLab and check for error output; and they
-check the message shown when there are no models. Screenshots go to ``results/screenshots/``.
+check the message shown when there are no models. Screenshots go to ``$DENSENET_INTERP_SCREENSHOTS`` (default:
+``densenet-interp-screenshots`` in the temp folder), so ``make test`` never rewrites the README's pictures
+(``DENSENET_INTERP_SCREENSHOTS=results/screenshots`` does, on purpose).
 
 Needs Chromium (``apt-get install -y chromium``): without it these tests fail, they do not skip.
 """
@@ -13,9 +15,11 @@ Needs Chromium (``apt-get install -y chromium``): without it these tests fail, t
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 import ipywidgets as w
@@ -28,7 +32,10 @@ from densenet_interp.models import build_compact_densenet
 from densenet_interp.paths import PROJECT_ROOT
 from densenet_interp.profiles import get_profile
 
-SCREENSHOTS = PROJECT_ROOT / "results" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("DENSENET_INTERP_SCREENSHOTS")
+    or Path(tempfile.gettempdir()) / "densenet-interp-screenshots"
+)
 MODEL_SETS = ("all_pretrained", "wrist_random")
 ENV_VARS = ("PROFILE", "DENSENET_INTERP_RESULTS", "DENSENET_INTERP_DATA", "DENSENET_INTERP_MURA_DIR")
 # generous (a shared 2-core machine); benchmarks/browser_responsiveness.py holds the 300 ms target
