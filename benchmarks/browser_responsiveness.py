@@ -11,7 +11,8 @@ Uses the trained models in ``results/<profile>/models/``; without them (no ``mak
 an untrained model of the profile's architecture in a temporary results folder: the time to redraw does not
 depend on the weights. Writes ``results/<profile>/benchmarks/browser_responsiveness.json``.
 
-Usage: ``python benchmarks/browser_responsiveness.py [--profile mini] [--moves 20]``
+Usage: ``python benchmarks/browser_responsiveness.py [--profile mini] [--moves 20] [--screenshot PNG]``
+(``--screenshot``: the whole page after the moves, e.g. ``results/screenshots/explorer_voila.png`` for the README).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def untrained_results(profile, folder: Path) -> Path:
     return folder
 
 
-def measure(profile, results: Path, moves: int, log: Path) -> dict:
+def measure(profile, results: Path, moves: int, log: Path, screenshot: Path | None = None) -> dict:
     """Serve the app on ``results`` (a results root), open it in Chromium and time ``moves`` slider moves."""
     from playwright.sync_api import sync_playwright
 
@@ -62,6 +63,9 @@ def measure(profile, results: Path, moves: int, log: Path) -> dict:
             app.wait_for_explorer(page, timeout=300)
             first_view = time.perf_counter() - started
             timings = app.time_layer_moves(page, moves)
+            if screenshot is not None:
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=screenshot, full_page=True)
             return {"first_view_seconds": first_view, "timings": timings, "chromium": browser.version}
         finally:
             browser.close()
@@ -71,6 +75,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default=None, help="tiny, mini (default: $PROFILE or mini) or paper")
     parser.add_argument("--moves", type=int, default=20)
+    parser.add_argument(
+        "--screenshot", type=Path, default=None, help="save the page as this PNG after the moves"
+    )
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     app.ensure_kernel()
@@ -78,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     trained = any(layout.model_file(name).is_file() for name in MODEL_SETS)
     with tempfile.TemporaryDirectory(prefix="browser-responsiveness-") as tmp:
         results = results_root() if trained else untrained_results(profile, Path(tmp) / "results")
-        run = measure(profile, results, args.moves, Path(tmp) / "voila.log")
+        run = measure(profile, results, args.moves, Path(tmp) / "voila.log", args.screenshot)
     drawn = [t["ms_to_drawn"] for t in run["timings"]]
     median = statistics.median(drawn)
     result = {
