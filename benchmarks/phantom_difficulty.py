@@ -102,7 +102,7 @@ def measure(
         report[f"{split}_accuracy"] = round(evaluation.accuracy(labels, probability), 4)
         if split == "valid":
             report["valid_kappa"] = round(evaluation.cohen_kappa(labels, probability), 4)
-            kinds = evaluation.per_abnormality_kind({model_set.name: table}, _by_path(annotations, table))
+            kinds = evaluation.per_abnormality_kind({model_set.name: table}, annotations)
             report["valid_per_kind"] = kinds.drop(columns="model_set").round(4).to_dict("records")
     return report
 
@@ -115,12 +115,6 @@ def _check_reusable(data_dir: Path, run_dir: Path, knobs: dict, profile: dict) -
     card = run_dir / "card.json"
     if card.is_file() and json.loads(card.read_text()).get("profile") != json.loads(json.dumps(profile)):
         raise SystemExit(f"{card}: trained with another profile; use another --name or delete {run_dir}")
-
-
-def _by_path(annotations: dict, table) -> dict:
-    """Annotations keyed as the predictions' ``path`` column (both relative to the MURA-v1.1 parent)."""
-    wanted = set(table["path"])
-    return {key: value for key, value in annotations.items() if key in wanted}
 
 
 def main(argv: list[str] | None = None) -> int:
