@@ -76,6 +76,104 @@ $(DATA)/.mura-checked: | $(VENV_STAMP)
 	$(CLI) stats $(MURA_DIR) >/dev/null
 	mkdir -p $(@D) && touch $@
 
+# ------------------------------------------------------------------------------------------------- the code
+# Make knows the code: every table and figure target lists the library modules its notebook runs (its imports,
+# transitively, lazy ones included), so editing a module re-renders exactly what it affects. The lists are
+# checked against the imports by tests/test_architecture.py; `make print-CODE_30` shows one. Trainings, the
+# stand-in pre-training and the phantom data are ORDER-ONLY on code (after `|`): a refactor never retrains and
+# never regenerates data; delete results/<profile>/models/<set>/ to retrain one model set on purpose.
+PKG := lib/densenet_interp
+CODE_00 := \
+  $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/exploration.py \
+  $(PKG)/data/images.py $(PKG)/data/mura.py $(PKG)/errors.py \
+  $(PKG)/evaluate/__init__.py $(PKG)/evaluate/plots.py $(PKG)/models/__init__.py \
+  $(PKG)/models/inference.py $(PKG)/paths.py $(PKG)/phantom/__init__.py \
+  $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py \
+  $(PKG)/phantom/cases.py $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py \
+  $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py \
+  $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py \
+  $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py $(PKG)/phantom/solids.py \
+  $(PKG)/phantom/views.py $(PKG)/profiles.py
+
+CODE_30 := \
+  $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/images.py \
+  $(PKG)/data/mura.py $(PKG)/data/pipeline.py $(PKG)/errors.py \
+  $(PKG)/evaluate/__init__.py $(PKG)/evaluate/metrics.py $(PKG)/evaluate/plots.py \
+  $(PKG)/evaluate/stats.py $(PKG)/models/__init__.py $(PKG)/models/densenet.py \
+  $(PKG)/models/inference.py $(PKG)/models/weights.py $(PKG)/paths.py \
+  $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py \
+  $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py $(PKG)/phantom/confounders.py \
+  $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py \
+  $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py \
+  $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py \
+  $(PKG)/phantom/solids.py $(PKG)/phantom/views.py $(PKG)/profiles.py
+
+CODE_40 := \
+  $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/frames.py \
+  $(PKG)/data/images.py $(PKG)/data/mura.py $(PKG)/data/pipeline.py \
+  $(PKG)/errors.py $(PKG)/evaluate/__init__.py $(PKG)/evaluate/case_report.py \
+  $(PKG)/evaluate/measures.py $(PKG)/explain/__init__.py $(PKG)/explain/cases.py \
+  $(PKG)/explain/engine.py $(PKG)/explain/figures.py $(PKG)/models/__init__.py \
+  $(PKG)/models/densenet.py $(PKG)/models/inference.py $(PKG)/models/weights.py \
+  $(PKG)/paths.py $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py \
+  $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py \
+  $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py \
+  $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
+  $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
+  $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
+  $(PKG)/profiles.py
+
+CODE_50 := \
+  $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/frames.py \
+  $(PKG)/data/images.py $(PKG)/data/mura.py $(PKG)/data/pipeline.py \
+  $(PKG)/errors.py $(PKG)/evaluate/__init__.py $(PKG)/evaluate/claims.py \
+  $(PKG)/evaluate/faithfulness.py $(PKG)/evaluate/localisation.py $(PKG)/evaluate/measures.py \
+  $(PKG)/evaluate/plots.py $(PKG)/evaluate/stats.py $(PKG)/explain/__init__.py \
+  $(PKG)/explain/engine.py $(PKG)/explain/methods.py $(PKG)/models/__init__.py \
+  $(PKG)/models/densenet.py $(PKG)/models/inference.py $(PKG)/models/weights.py \
+  $(PKG)/paths.py $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py \
+  $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py \
+  $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py \
+  $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
+  $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
+  $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
+  $(PKG)/profiles.py
+
+CODE_90 := \
+  $(PKG)/__init__.py $(PKG)/app/__init__.py $(PKG)/app/serve.py \
+  $(PKG)/app/widgets.py $(PKG)/data/__init__.py $(PKG)/data/frames.py \
+  $(PKG)/data/images.py $(PKG)/data/mura.py $(PKG)/data/pipeline.py \
+  $(PKG)/errors.py $(PKG)/explain/__init__.py $(PKG)/explain/cases.py \
+  $(PKG)/explain/engine.py $(PKG)/explain/figures.py $(PKG)/explain/methods.py \
+  $(PKG)/models/__init__.py $(PKG)/models/densenet.py $(PKG)/models/inference.py \
+  $(PKG)/models/weights.py $(PKG)/paths.py $(PKG)/phantom/__init__.py \
+  $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py \
+  $(PKG)/phantom/cases.py $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py \
+  $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py \
+  $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py \
+  $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py $(PKG)/phantom/solids.py \
+  $(PKG)/phantom/views.py $(PKG)/profiles.py
+
+CODE_SHORTCUT := \
+  $(PKG)/__init__.py $(PKG)/commands/__init__.py $(PKG)/commands/shortcut.py \
+  $(PKG)/data/__init__.py $(PKG)/data/frames.py $(PKG)/data/images.py \
+  $(PKG)/data/mura.py $(PKG)/data/pipeline.py $(PKG)/errors.py \
+  $(PKG)/evaluate/__init__.py $(PKG)/evaluate/localisation.py $(PKG)/evaluate/measures.py \
+  $(PKG)/evaluate/metrics.py $(PKG)/evaluate/plots.py $(PKG)/evaluate/stats.py \
+  $(PKG)/experiments/__init__.py $(PKG)/experiments/shortcut.py $(PKG)/explain/__init__.py \
+  $(PKG)/explain/engine.py $(PKG)/models/__init__.py $(PKG)/models/densenet.py \
+  $(PKG)/models/inference.py $(PKG)/models/training.py $(PKG)/models/weights.py \
+  $(PKG)/paths.py $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py \
+  $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py \
+  $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py \
+  $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
+  $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
+  $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
+  $(PKG)/profiles.py
+
+print-%:
+	@echo $($*)
+
 # ---------------------------------------------------------------------------------------------- notebooks
 NB := $(ROOT)/notebooks
 OUTNB := $(RESULTS)/notebooks
@@ -83,15 +181,15 @@ RUN_NB = mkdir -p $(OUTNB) && $(PAPERMILL) $(1) $(2) -p profile $(PROFILE) -p re
 
 # 00: data exploration -> Table 2, Figure 1, distribution plots
 TABLE2 := $(RESULTS)/tables/table2_distribution.csv
-$(TABLE2): $(NB)/00_data_exploration.ipynb $(DATA_STAMP) | $(VENV_STAMP)
+$(TABLE2): $(NB)/00_data_exploration.ipynb $(CODE_00) $(DATA_STAMP) | $(VENV_STAMP)
 	$(call RUN_NB,$<,$(OUTNB)/00_data_exploration.ipynb)
 
 # 10: stand-in pre-training (offline replacement for ImageNet weights)
 $(RESULTS)/models/standin_pretrain/backbone.weights.h5: | $(VENV_STAMP)
 	$(call RUN_NB,$(NB)/10_standin_pretraining.ipynb,$(OUTNB)/10_standin_pretraining.ipynb)
 
-# 20: the four trainings: one parameterised notebook, executed once per model set. The notebook is an
-# order-only input: editing it re-renders nothing and never retrains a finished model.
+# 20: the four trainings: one parameterised notebook, executed once per model set. The notebook and the code
+# are order-only inputs: editing them re-renders nothing and never retrains a finished model.
 MODEL_SETS := all_pretrained wrist_pretrained wrist_random finger_pretrained
 PRETRAINED_SETS := all_pretrained wrist_pretrained finger_pretrained
 MODELS := $(foreach s,$(MODEL_SETS),$(RESULTS)/models/$(s)/model.keras)
@@ -101,30 +199,30 @@ $(RESULTS)/models/%/model.keras: $(DATA_STAMP) | $(VENV_STAMP) $(NB)/20_training
 
 # 30: evaluation -> Table 1 (paper layout) and the extended table, predictions, ROC and confusion matrices
 TABLE1 := $(RESULTS)/tables/table1.csv
-$(TABLE1): $(NB)/30_evaluation.ipynb $(MODELS) | $(VENV_STAMP)
+$(TABLE1): $(NB)/30_evaluation.ipynb $(CODE_30) $(MODELS) | $(VENV_STAMP)
 	$(call RUN_NB,$<,$(OUTNB)/30_evaluation.ipynb)
 
 # 40: one case figure per paper figure (4-11): one parameterised notebook, executed once per figure
 FIGURE_NUMBERS := 04 05 06 07 08 09 10 11
 FIGURES := $(foreach n,$(FIGURE_NUMBERS),$(RESULTS)/figures/figure$(n).png)
-$(RESULTS)/figures/figure%.png: $(NB)/40_case_figure.ipynb $(MODELS) lib/densenet_interp/cases.json | $(VENV_STAMP)
+$(RESULTS)/figures/figure%.png: $(NB)/40_case_figure.ipynb $(CODE_40) $(PKG)/explain/cases.json $(MODELS) | $(VENV_STAMP)
 	$(call RUN_NB,$<,$(OUTNB)/40_case_figure_$*.ipynb) -p figure $*
 
 # 50: beyond the paper: where the models look (CAM mass in the ground-truth masks of the phantom), the paper's
 # claims tested on those numbers, Grad-CAM/Grad-CAM++ and deletion/insertion curves. Needs phantom masks.
 LOCALISATION := $(RESULTS)/tables/localisation.csv
-$(LOCALISATION): $(NB)/50_localisation.ipynb $(MODELS) | $(VENV_STAMP)
+$(LOCALISATION): $(NB)/50_localisation.ipynb $(CODE_50) $(MODELS) | $(VENV_STAMP)
 	$(call RUN_NB,$<,$(OUTNB)/50_localisation.ipynb)
 
 # Shortcut experiment (beyond the paper, its own target: `make shortcut`): wrist_pretrained trained twice on
 # phantom variants that differ only in how strongly the text legend correlates with the label.
 SHORTCUT := $(RESULTS)/tables/shortcut.csv
-$(SHORTCUT): lib/densenet_interp/shortcut.py $(STANDIN) | $(VENV_STAMP)
-	$(PY) -m densenet_interp.shortcut --profile $(PROFILE) --results-dir $(RESULTS) --data-dir $(DATA)
+$(SHORTCUT): $(CODE_SHORTCUT) $(STANDIN) | $(VENV_STAMP)
+	$(CLI) shortcut --profile $(PROFILE) --results-dir $(RESULTS) --data-dir $(DATA)
 
 # 90: the explorer runs headlessly too (its widgets are tested in tests/test_widgets.py)
 EXPLORER := $(OUTNB)/90_explorer.ipynb
-$(EXPLORER): $(NB)/90_explorer.ipynb $(MODELS) | $(VENV_STAMP)
+$(EXPLORER): $(NB)/90_explorer.ipynb $(CODE_90) $(MODELS) | $(VENV_STAMP)
 	$(call RUN_NB,$<,$@) -p require_models True
 
 # ------------------------------------------------------------------------------------------------ targets
@@ -159,10 +257,10 @@ test: $(VENV_STAMP) chromium
 # or APP_PORT=...), showing the models `make reproduce` trained in results/<profile>/ (nothing is trained here).
 APP_PORT ?=
 app: $(VENV_STAMP)
-	DENSENET_INTERP_MURA_DIR='$(MURA_DIR)' $(PY) -m densenet_interp.app voila $(if $(APP_PORT),--port $(APP_PORT))
+	DENSENET_INTERP_MURA_DIR='$(MURA_DIR)' $(CLI) app voila $(if $(APP_PORT),--port $(APP_PORT))
 
 lab: $(VENV_STAMP)
-	$(PY) -m densenet_interp.app lab $(if $(APP_PORT),--port $(APP_PORT))
+	$(CLI) app lab $(if $(APP_PORT),--port $(APP_PORT))
 
 clean-results:
 	rm -rf $(RESULTS)

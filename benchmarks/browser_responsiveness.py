@@ -21,28 +21,33 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from densenet_interp import app
+from densenet_interp.app import serve as app
 from densenet_interp.paths import Layout, results_root, write_text_atomic
 from densenet_interp.profiles import MODEL_SETS, get_profile
+
+# the Playwright helpers that tests/test_browser.py uses too
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from browser_support import launch_chromium, time_layer_moves, wait_for_explorer  # noqa: E402
 
 TARGET_MS = 300.0
 
 
 def untrained_results(profile, folder: Path) -> Path:
     """``folder/<profile>/models/all_pretrained/model.keras``: the profile's architecture, untrained."""
-    from densenet_interp.models import build_compact_densenet, build_densenet169
+    from densenet_interp.models.densenet import build_compact_densenet, build_densenet169
 
     if profile.architecture == "compact":
         model = build_compact_densenet(profile.blocks, profile.growth_rate, profile.image_size, seed=0)
     else:
         model = build_densenet169(profile.image_size)
-    target = Layout(folder / profile.name, Path()).model_file("all_pretrained")
+    target = Layout(folder / profile.name, Path()).run("all_pretrained").model
     target.parent.mkdir(parents=True)
     model.save(target)
     return folder
@@ -55,14 +60,14 @@ def measure(profile, results: Path, moves: int, log: Path, screenshot: Path | No
     env = {"PROFILE": profile.name, "DENSENET_INTERP_RESULTS": str(results)}
     with app.start_voila(env=env, log=log) as server, sync_playwright() as playwright:
         server.wait_ready()
-        browser = app.launch_chromium(playwright)
+        browser = launch_chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 1000})
             started = time.perf_counter()
             page.goto(server.url)
-            app.wait_for_explorer(page, timeout=300)
+            wait_for_explorer(page, timeout=300)
             first_view = time.perf_counter() - started
-            timings = app.time_layer_moves(page, moves)
+            timings = time_layer_moves(page, moves)
             if screenshot is not None:
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=screenshot, full_page=True)
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     profile = get_profile(args.profile)
     app.ensure_kernel()
     layout = Layout.for_profile(profile.name)
-    trained = any(layout.model_file(name).is_file() for name in MODEL_SETS)
+    trained = any(layout.run(name).model.is_file() for name in MODEL_SETS)
     with tempfile.TemporaryDirectory(prefix="browser-responsiveness-") as tmp:
         results = results_root() if trained else untrained_results(profile, Path(tmp) / "results")
         run = measure(profile, results, args.moves, Path(tmp) / "voila.log", args.screenshot)

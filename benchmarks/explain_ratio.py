@@ -3,7 +3,9 @@
 Measures, on one batch of random images with a profile's model (untrained: the cost does not depend on the
 weights):
 
-(a) ``Explainer.explain``: one forward pass of the multi-output model, CAM computed in the same traced function;
+(a) ``Explainer.explain`` (the engine, :mod:`densenet_interp.explain.engine`, on the paper's layer set: the five
+    stages and the final maps): one forward pass of the multi-output model, CAM computed in the same traced
+    function;
 (b) ``model.predict_on_batch``: the prediction alone, the baseline;
 (c) the per-layer way of tools such as tf-keras-vis and keract used one layer at a time: one sub-model per
     layer (the five stages and the final maps), each running its own forward pass from the input, then the
@@ -28,8 +30,8 @@ import time
 import keras
 import numpy as np
 
-from densenet_interp.explain import FINAL, STAGES, Explainer, upsample
-from densenet_interp.models import build_compact_densenet, build_densenet169
+from densenet_interp.explain.engine import FINAL, STAGES, Explainer, explainer_for, upsample
+from densenet_interp.models.densenet import build_compact_densenet, build_densenet169
 from densenet_interp.paths import Layout, write_text_atomic
 from densenet_interp.profiles import get_profile
 
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     model = build_model(profile)
-    explainer = Explainer(model)
+    explainer = explainer_for(model)  # layers="stages"
     per_layer = PerLayer(model, explainer)
     batch = np.random.default_rng(0).uniform(0, 255, (args.batch, profile.image_size, profile.image_size, 3))
     batch = batch.astype(np.float32)

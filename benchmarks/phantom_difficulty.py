@@ -58,8 +58,10 @@ def measure(
     """Generate (or reuse) the phantom, train (or reuse) the model, evaluate; return the report."""
     import keras
 
-    from densenet_interp import evaluation, inference, mura, pipeline, training
-    from densenet_interp.paths import Layout
+    from densenet_interp.data import mura, pipeline
+    from densenet_interp.evaluate import metrics as evaluation
+    from densenet_interp.models import inference, training
+    from densenet_interp.paths import RunFiles
     from densenet_interp.phantom import DifficultyKnobs, generate_dataset, load_annotations
     from densenet_interp.profiles import get_model_set, get_profile
 
@@ -76,15 +78,14 @@ def measure(
         )
         seconds["generation"] = round(time.perf_counter() - tick, 1)
     _check_reusable(data_dir, work / "runs" / name, difficulty.to_dict(), profile.to_dict())
-    standin = Layout.for_profile(profile_name).standin_weights if model_set.pretrained else None
     tick = time.perf_counter()
     card = training.train_model_set(
-        profile, model_set, data_dir, work / "runs" / name, standin_weights=standin, cache_dir=work / "cache"
+        profile, model_set, data_dir, work / "runs" / name, cache_dir=work / "cache"
     )
     seconds["training"] = round(time.perf_counter() - tick, 1)
     index = mura.read_mura(data_dir)
     cache = pipeline.build_cache(index, profile.image_size, work / "cache")
-    model = keras.models.load_model(work / "runs" / name / "model.keras")
+    model = keras.models.load_model(RunFiles(work / "runs" / name).model)
     annotations = load_annotations(data_dir)
     report = {
         "name": name,
@@ -112,7 +113,9 @@ def _check_reusable(data_dir: Path, run_dir: Path, knobs: dict, profile: dict) -
     manifest = data_dir / "MURA-v1.1" / "phantom_manifest.json"
     if json.loads(manifest.read_text()).get("knobs") != knobs:
         raise SystemExit(f"{manifest}: generated with other knobs; use another --name or delete {data_dir}")
-    card = run_dir / "card.json"
+    from densenet_interp.paths import RunFiles
+
+    card = RunFiles(run_dir).card
     if card.is_file() and json.loads(card.read_text()).get("profile") != json.loads(json.dumps(profile)):
         raise SystemExit(f"{card}: trained with another profile; use another --name or delete {run_dir}")
 

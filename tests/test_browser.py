@@ -26,11 +26,19 @@ import ipywidgets as w
 import pytest
 from PIL import Image
 
-from densenet_interp import app
+from browser_support import (
+    LAYER_HANDLE,
+    LAYER_READOUT,
+    dropdown,
+    launch_chromium,
+    picture_bytes,
+    redraw_after,
+    time_layer_moves,
+    wait_for_explorer,
+)
+from densenet_interp.app import serve as app
 from densenet_interp.errors import ModelFileError
-from densenet_interp.models import build_compact_densenet
 from densenet_interp.paths import PROJECT_ROOT
-from densenet_interp.profiles import get_profile
 
 SCREENSHOTS = Path(
     os.environ.get("DENSENET_INTERP_SCREENSHOTS")
@@ -47,12 +55,11 @@ ERROR_OUTPUT = ", ".join(f'[data-mime-type="application/vnd.jupyter.{kind}"]' fo
 # Fixtures
 # ----------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def results_root(tmp_path_factory) -> Path:
+def results_root(tmp_path_factory, tiny_profile_model) -> Path:
     """``<tmp>/results`` with ``tiny/models/<set>/model.keras`` for two model sets (built, not trained)."""
     root = tmp_path_factory.mktemp("browser") / "results"
-    tiny = get_profile("tiny")
     for seed, name in enumerate(MODEL_SETS):
-        model = build_compact_densenet(tiny.blocks, tiny.growth_rate, tiny.image_size, seed=seed)
+        model = tiny_profile_model(seed=seed)
         target = root / "tiny" / "models" / name / "model.keras"
         target.parent.mkdir(parents=True)
         model.save(target)
@@ -94,7 +101,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = app.launch_chromium(playwright)
+        chromium = launch_chromium(playwright)
         try:
             yield chromium
         finally:
@@ -121,7 +128,7 @@ def voila_page(browser, kernel, results_root, jupyter_env, tmp_path_factory):
         try:
             page.goto(server.url)
             try:
-                app.wait_for_explorer(page)
+                wait_for_explorer(page)
             except Exception as exc:
                 raise AssertionError(
                     f"no explorer picture: {page.inner_text('body')[-3000:]}\n{server.log_tail()}"
@@ -132,7 +139,7 @@ def voila_page(browser, kernel, results_root, jupyter_env, tmp_path_factory):
 
 
 def _picture(page) -> tuple[bytes, tuple[int, int]]:
-    data = app.picture_bytes(page)
+    data = picture_bytes(page)
     return data, Image.open(io.BytesIO(data)).size
 
 
@@ -220,23 +227,23 @@ def test_voila_shows_the_explorer_and_no_code(voila_page):
 @pytest.mark.slow
 def test_slider_image_and_model_change_the_picture(voila_page):
     page = voila_page
-    readout = page.locator(app.LAYER_READOUT).first
+    readout = page.locator(LAYER_READOUT).first
     seen = [_picture(page)[0]]
     layer = readout.inner_text()
-    page.locator(app.LAYER_HANDLE).first.focus()
-    app.redraw_after(page, lambda: page.keyboard.press("ArrowRight"))
+    page.locator(LAYER_HANDLE).first.focus()
+    redraw_after(page, lambda: page.keyboard.press("ArrowRight"))
     assert readout.inner_text() != layer
     seen.append(_picture(page)[0])
-    image = page.locator(app.dropdown("image"))
+    image = page.locator(dropdown("image"))
     options = image.locator("option").all_inner_texts()
     assert len(options) >= 2, options
     current = image.input_value()
     choice = next(
         o for o in image.locator("option").evaluate_all("os => os.map(o => o.value)") if o != current
     )
-    app.redraw_after(page, lambda: image.select_option(choice))
+    redraw_after(page, lambda: image.select_option(choice))
     seen.append(_picture(page)[0])
-    app.redraw_after(page, lambda: page.locator(app.dropdown("model set")).select_option(MODEL_SETS[1]))
+    redraw_after(page, lambda: page.locator(dropdown("model set")).select_option(MODEL_SETS[1]))
     seen.append(_picture(page)[0])
     assert len(set(seen)) == len(seen), "a control changed but the picture did not"
     _no_error_output(page)
@@ -244,7 +251,7 @@ def test_slider_image_and_model_change_the_picture(voila_page):
 
 @pytest.mark.slow
 def test_slider_to_picture_is_fast_in_the_browser(voila_page, record_property):
-    timings = app.time_layer_moves(voila_page, moves=20)
+    timings = time_layer_moves(voila_page, moves=20)
     median = statistics.median(t["ms_to_drawn"] for t in timings)
     record_property("browser_redraw_median_ms", round(median, 1))
     print(f"slider -> picture drawn, median of {len(timings)} moves: {median:.0f} ms")
@@ -295,7 +302,7 @@ def test_jupyterlab_runs_the_notebook_and_renders_the_explorer(
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
             page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
             try:
-                app.wait_for_explorer(page)
+                wait_for_explorer(page)
             except Exception as exc:
                 page.screenshot(path=tmp_path / "lab_failure.png")
                 raise AssertionError(
@@ -303,7 +310,7 @@ def test_jupyterlab_runs_the_notebook_and_renders_the_explorer(
                     f"{server.log_tail()}"
                 ) from exc
             _no_error_output(page)
-            app.redraw_after(page, lambda: page.locator(app.LAYER_HANDLE).first.press("ArrowRight"))
+            redraw_after(page, lambda: page.locator(LAYER_HANDLE).first.press("ArrowRight"))
             page.locator(f".{app.EXPLORER_CLASS}").scroll_into_view_if_needed()
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=SCREENSHOTS / "explorer_lab.png")

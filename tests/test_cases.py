@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from densenet_interp import cases
 from densenet_interp.errors import DataError
+from densenet_interp.evaluate.case_report import describe_run
+from densenet_interp.explain import cases
 from densenet_interp.profiles import get_profile
-from test_figures import fake_explanation
 
 PAPER_MODEL_SETS = {
     4: "wrist_pretrained",
@@ -141,8 +141,8 @@ def box_phantom(monkeypatch):
 
 
 def test_masks_follow_the_image_through_resize_and_augmentation(box_phantom):
-    from densenet_interp.images import resize_square
-    from densenet_interp.pipeline import augment_for_display
+    from densenet_interp.data.images import resize_square
+    from densenet_interp.data.pipeline import augment_for_display
 
     annotation = {"label": 1, "shape": (200, 160), "boxes": {"lesion": (0.2, 0.35, 0.6, 0.8)}}
     image = np.where(box_phantom(annotation, (200, 160))["lesion"], 250, 10).astype(np.uint8)
@@ -169,7 +169,7 @@ def test_frame_crop_for_masks_comes_from_the_frame_itself(box_phantom, monkeypat
     assert cropped["anatomy"].mean() == pytest.approx((80 / 172) ** 2, abs=0.03)
 
 
-def test_describe_run_compares_with_the_paper(box_phantom):
+def test_describe_run_compares_with_the_paper(box_phantom, fake_explanation):
     annotation = {
         "label": 1,
         "shape": (128, 128),
@@ -178,14 +178,14 @@ def test_describe_run_compares_with_the_paper(box_phantom):
     explanation = fake_explanation(n=1, size=64)
     explanation.cam[0] = 0.0
     explanation.cam[0, 2:10, 2:10] = 5.0  # the CAM sits on the lesion (top-left)
-    text = cases.describe_run(cases.get_case(4), explanation, 0, annotation, image_size=64)
+    text = describe_run(cases.get_case(4), explanation, 0, annotation, image_size=64)
     probability = float(explanation.probability[0])
     assert f"p = {probability:.3f}" in text and "label abnormal" in text
     assert "CAM peak** in: lesion, anatomy" in text and "(agrees)" in text
     assert "| CAM (positive part) |" in text and "| block4 (top 16) |" in text
-    on_legend = cases.describe_run(cases.get_case(5), explanation, 0, annotation, image_size=64)
+    on_legend = describe_run(cases.get_case(5), explanation, 0, annotation, image_size=64)
     assert "pointed at the legend, but this image has no legend mask" in on_legend
-    no_masks = cases.describe_run(cases.get_case(6), explanation, 0, None)
+    no_masks = describe_run(cases.get_case(6), explanation, 0, None)
     assert "predicted normal" in no_masks and "No ground-truth masks" in no_masks
 
 
@@ -193,7 +193,7 @@ def test_phantom_case_images_and_the_replayed_crop():
     phantom = pytest.importorskip("densenet_interp.phantom")
     if not hasattr(phantom, "render_case"):
         pytest.skip("the phantom generator has no render_case yet")
-    from densenet_interp.frames import crop_frame
+    from densenet_interp.data.frames import crop_frame
 
     mini = get_profile("mini")
     case = cases.get_case(11)

@@ -1,4 +1,4 @@
-"""Tests for densenet_interp.evaluation: metrics agree with scikit-learn, study aggregation, the patient-level
+"""Tests for densenet_interp.evaluate.metrics: metrics agree with scikit-learn, study aggregation, the patient-level
 bootstrap, and the layout of Table 1 and its extended version."""
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, cohen_kappa_score, recall_score, roc_auc_score
 
-from densenet_interp import evaluation as ev
 from densenet_interp.errors import DataError
+from densenet_interp.evaluate import metrics as ev
+from densenet_interp.evaluate import stats
+from densenet_interp.models.inference import PREDICTION_COLUMNS
 from densenet_interp.profiles import MODEL_SETS
 
 
@@ -55,7 +57,7 @@ def predictions(n_patients=40, images_per_patient=(1, 6), seed=0, body_part="XR_
                         prob,
                     ]
                 )
-    return pd.DataFrame(rows, columns=list(ev.PREDICTION_COLUMNS))
+    return pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -158,11 +160,11 @@ def test_read_predictions_checks_the_contract(tmp_path):
 def test_bootstrap_ci_contains_estimate_and_is_deterministic():
     frame = predictions(n_patients=60, seed=3)
     point = ev.accuracy(frame["label"], frame["probability"])
-    low, high = ev.bootstrap_ci(frame, ev.accuracy, n_boot=500, seed=7)
+    low, high = stats.bootstrap_ci(frame, ev.accuracy, n_boot=500, seed=7)
     assert low < point < high
-    assert (low, high) == ev.bootstrap_ci(frame, ev.accuracy, n_boot=500, seed=7)
-    assert (low, high) != ev.bootstrap_ci(frame, ev.accuracy, n_boot=500, seed=8)
-    narrow = ev.bootstrap_ci(frame, ev.accuracy, n_boot=500, seed=7, level=0.5)
+    assert (low, high) == stats.bootstrap_ci(frame, ev.accuracy, n_boot=500, seed=7)
+    assert (low, high) != stats.bootstrap_ci(frame, ev.accuracy, n_boot=500, seed=8)
+    narrow = stats.bootstrap_ci(frame, ev.accuracy, n_boot=500, seed=7, level=0.5)
     assert low <= narrow[0] <= narrow[1] <= high
 
 
@@ -177,18 +179,22 @@ def _patients_all_right_or_all_wrong() -> pd.DataFrame:
             rows.append(
                 [f"i{patient}_{image}", "XR_WRIST", f"s{patient}_{label}", f"p{patient}", label, prob]
             )
-    return pd.DataFrame(rows, columns=list(ev.PREDICTION_COLUMNS))
+    return pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS))
 
 
 def test_bootstrap_resamples_whole_patients():
     frame = _patients_all_right_or_all_wrong()
-    by_patient = ev.bootstrap_distribution(frame, {"acc": ev.accuracy}, n_boot=300, seed=0)["acc"].to_numpy()
-    by_image = ev.bootstrap_distribution(frame, {"acc": ev.accuracy}, n_boot=300, seed=0, group=None)["acc"]
+    by_patient = stats.bootstrap_distribution(frame, {"acc": ev.accuracy}, n_boot=300, seed=0)[
+        "acc"
+    ].to_numpy()
+    by_image = stats.bootstrap_distribution(frame, {"acc": ev.accuracy}, n_boot=300, seed=0, group=None)[
+        "acc"
+    ]
     # a resample of whole patients holds 10 patients of 20 images each: accuracy is a multiple of 1/10
     np.testing.assert_allclose(by_patient * 10, np.round(by_patient * 10), atol=1e-9)
     assert not np.allclose(by_image * 10, np.round(by_image * 10))
-    patient_ci = ev.bootstrap_ci(frame, ev.accuracy, n_boot=1000)
-    image_ci = ev.bootstrap_ci(frame, ev.accuracy, n_boot=1000, group=None)
+    patient_ci = stats.bootstrap_ci(frame, ev.accuracy, n_boot=1000)
+    image_ci = stats.bootstrap_ci(frame, ev.accuracy, n_boot=1000, group=None)
     assert patient_ci[1] - patient_ci[0] > 2 * (image_ci[1] - image_ci[0])
 
 
@@ -196,8 +202,8 @@ def test_bootstrap_skips_undefined_resamples():
     frame = _patients_all_right_or_all_wrong()
     frame["label"] = 1
     frame["probability"] = np.where(frame["patient"].isin(["p0", "p1"]), 0.2, 0.8)
-    assert all(math.isnan(bound) for bound in ev.bootstrap_ci(frame, ev.auroc, n_boot=50))  # one class
-    low, high = ev.bootstrap_ci(frame, ev.sensitivity, n_boot=200)
+    assert all(math.isnan(bound) for bound in stats.bootstrap_ci(frame, ev.auroc, n_boot=50))  # one class
+    low, high = stats.bootstrap_ci(frame, ev.sensitivity, n_boot=200)
     assert 0 <= low < 0.8 < high <= 1
 
 
@@ -205,19 +211,19 @@ def test_bootstrap_is_fast_enough():
     frame = predictions(n_patients=150, seed=1)
     assert 300 < len(frame) < 700
     start = time.perf_counter()
-    ev.bootstrap_ci(frame, ev.accuracy, n_boot=1000)
+    stats.bootstrap_ci(frame, ev.accuracy, n_boot=1000)
     assert time.perf_counter() - start < 2.0
 
 
 def test_bootstrap_rejects_bad_arguments():
     frame = predictions(n_patients=5)
     with pytest.raises(ValueError, match="level"):
-        ev.bootstrap_ci(frame, ev.accuracy, level=95)
+        stats.bootstrap_ci(frame, ev.accuracy, level=95)
     with pytest.raises(ValueError, match="n_boot"):
-        ev.bootstrap_ci(frame, ev.accuracy, n_boot=0)
+        stats.bootstrap_ci(frame, ev.accuracy, n_boot=0)
     frame.loc[0, "patient"] = None
     with pytest.raises(ValueError, match="missing"):
-        ev.bootstrap_ci(frame, ev.accuracy)
+        stats.bootstrap_ci(frame, ev.accuracy)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The explanation engine: one pass, exact CAM (logit identity), channel ranking, Grad-CAM(++), the cache."""
+"""The explanation engine: one pass, exact CAM (logit identity), channel ranking, Grad-CAM(++), the batch
+iterator, the cache; and the method registry."""
 
 from __future__ import annotations
 
@@ -10,31 +11,21 @@ import numpy as np
 import pytest
 
 from densenet_interp.errors import ModelFileError
-from densenet_interp.explain import (
+from densenet_interp.explain.engine import (
     FINAL,
     STAGES,
     ActivationCache,
     Explainer,
     explainer_for,
-    gradcam,
-    gradcam_plus_plus,
-    layer_activations,
+    iter_explanations,
     top_channels,
 )
-from densenet_interp.models import build_compact_densenet, stage_layer_names
-
-
-def tiny_model(image_size: int = 128, blocks=(1, 1, 1, 1), seed: int = 0) -> keras.Model:
-    """A DenseNet-BC with the project's layer names, small enough for tests (final maps image_size / 32)."""
-    return build_compact_densenet(blocks, 4, image_size, seed=seed)
-
-
-def random_batch(n: int, size: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(0, 255, (n, size, size, 3)).astype(np.float32)
+from densenet_interp.explain.methods import METHODS, gradcam
+from densenet_interp.models.densenet import build_compact_densenet, stage_layer_names
 
 
 @pytest.fixture(scope="module")
-def model():
+def model(tiny_model):
     return tiny_model()
 
 
@@ -44,7 +35,7 @@ def explainer(model):
 
 
 @pytest.fixture(scope="module")
-def batch():
+def batch(random_batch):
     return random_batch(3, 128)
 
 
@@ -102,7 +93,7 @@ def test_cam_upsampling_is_bilinear_and_aligned(explanation):
     np.testing.assert_allclose(cam[:, 0, -1], low[:, 0, -1], rtol=1e-5, atol=1e-6)
 
 
-def test_cam_reads_the_current_head_weights(batch):
+def test_cam_reads_the_current_head_weights(batch, tiny_model):
     model = tiny_model(seed=1)
     head = model.get_layer("predictions")
     kernel = np.zeros(tuple(head.kernel.shape), dtype=np.float32)
@@ -169,7 +160,7 @@ def test_top_channels_rejects_bad_arguments():
 
 # --------------------------------------------------------------------------------------------- Grad-CAM
 @pytest.fixture(scope="module")
-def mixed_sign_model():
+def mixed_sign_model(tiny_model):
     """A model whose CAM has both signs: head weights +1 / -1 on alternate channels."""
     model = tiny_model(seed=2)
     head = model.get_layer("predictions")
@@ -196,7 +187,7 @@ def test_gradcam_at_the_final_layer_is_relu_of_cam_up_to_scale(mixed_sign_model,
 
 def test_gradcam_plus_plus_follows_the_closed_form(mixed_sign_model, batch):
     explanation = Explainer(mixed_sign_model).explain(batch)
-    maps = gradcam_plus_plus(mixed_sign_model, batch, "relu")
+    maps = gradcam(mixed_sign_model, batch, "relu", method="gradcam++")
     h, w = explanation.cam_lowres.shape[1:]
     grads = explanation.cam_weights / (h * w)  # the same for every position and image
     final = explanation.final
@@ -221,10 +212,10 @@ def test_gradcam_on_any_layer_and_errors(model, batch):
         gradcam(model, batch, "relu", method="scorecam")
 
 
-def test_explainers_are_shared_and_do_not_keep_models_alive():
+def test_explainers_are_shared_and_do_not_keep_models_alive(tiny_model):
     model = tiny_model(64)
     assert explainer_for(model) is explainer_for(model)
-    layer_activations(model)
+    assert explainer_for(model, "all") is explainer_for(model, "all")
     ref = weakref.ref(model)
     del model
     gc.collect()
@@ -232,26 +223,86 @@ def test_explainers_are_shared_and_do_not_keep_models_alive():
 
 
 # ------------------------------------------------------------------------------------ every-layer cache
-def test_activation_cache_runs_one_pass_per_model_and_image(model, batch, explanation):
+def test_activation_cache_runs_one_pass_per_model_and_image(model, batch, explanation, four_d_layers):
     cache = ActivationCache(max_entries=2)
     first = cache.get(model, batch[:1])
     assert cache.forward_passes == 1
     assert cache.get(model, batch[0]) is first  # same content, (S, S, 3) accepted
     assert cache.forward_passes == 1
-    expected = [
-        layer.name
-        for layer in model.layers
-        if not isinstance(layer, keras.layers.InputLayer) and len(layer.output.shape) == 4
-    ]
-    assert first.layer_names == expected and "pool3_conv" in expected  # every 4-D layer, not only stages
+    expected = four_d_layers(model)
+    assert first.captured == expected and "pool3_conv" in expected  # every 4-D layer, not only stages
     np.testing.assert_allclose(
-        first.activations["conv1_relu"], explanation.stages["initial_conv"][0], atol=1e-5
+        first.activations["conv1_relu"][0], explanation.stages["initial_conv"][0], atol=1e-5
     )
-    np.testing.assert_allclose(first.cam, explanation.cam[0], atol=1e-5)
-    assert first.probability == pytest.approx(float(explanation.probability[0]), abs=1e-6)
-    assert first.logit == pytest.approx(float(explanation.logit[0]), abs=1e-5)
+    np.testing.assert_allclose(first.cam[0], explanation.cam[0], atol=1e-5)
+    assert float(first.probability[0]) == pytest.approx(float(explanation.probability[0]), abs=1e-6)
+    assert float(first.logit[0]) == pytest.approx(float(explanation.logit[0]), abs=1e-5)
     cache.get(model, batch[1:2])
     cache.get(model, batch[2:3])  # evicts the least recently used entry (image 0)
     assert cache.forward_passes == 3 and len(cache) == 2
     cache.get(model, batch[:1])
     assert cache.forward_passes == 4
+    with pytest.raises(ValueError, match=r"expected one image \(batch of 1\), got a batch of 2"):
+        cache.get(model, batch[:2])
+
+
+def test_cache_keeps_derived_maps_with_the_entry(model, batch):
+    cache = ActivationCache()
+    calls = []
+
+    def compute(explainer, explanation):
+        calls.append(explainer.layers)
+        return -explanation.cam[0]
+
+    first = cache.derived(model, batch[:1], "negated", compute)
+    assert cache.derived(model, batch[0], "negated", compute) is first
+    assert calls == ["all"] and cache.derived_computations == 1 and cache.forward_passes == 1
+    np.testing.assert_array_equal(first, -cache.get(model, batch[:1]).cam[0])
+
+
+# ------------------------------------------------------------------------------------ one engine, two layer sets
+def test_the_layer_sets_share_one_capture_and_one_cam(model, batch, explanation):
+    every = explainer_for(model, "all")
+    assert set(explanation.captured) < set(every.captured)  # the stages and the final maps, and the rest
+    assert explanation.captured == list(explanation.layer_names.values())  # model order: stages, then final
+    full = every.explain(batch)
+    assert full.layer_names == explanation.layer_names
+    for name in explanation.captured:
+        np.testing.assert_allclose(full.activations[name], explanation.activations[name], atol=1e-5)
+    np.testing.assert_allclose(full.cam, explanation.cam, atol=1e-5)
+    with pytest.raises(ValueError, match=r"layers must be one of \('stages', 'all'\), got 'some'"):
+        explainer_for(model, "some")
+
+
+def test_iter_explanations_batches_arrays_and_lazy_iterables(explainer, batch):
+    images_u8 = np.clip(batch[..., 0], 0, 255).astype(np.uint8)
+    whole = explainer.explain(np.repeat(images_u8[..., None].astype(np.float32), 3, axis=-1))
+    batches = list(iter_explanations(explainer, images_u8, batch_size=2))
+    assert [(start, len(part)) for start, part in batches] == [(0, 2), (2, 1)]
+    np.testing.assert_allclose(np.concatenate([p.cam for _, p in batches]), whole.cam, atol=1e-5)
+    pulled = []
+
+    def lazy():
+        for image in images_u8:
+            pulled.append(len(pulled))
+            yield image
+
+    stream = iter_explanations(explainer, lazy(), batch_size=2)
+    start, first = next(stream)
+    assert (start, len(first), len(pulled)) == (0, 2, 2)  # a batch is explained as soon as it is full
+    assert [start for start, _ in stream] == [2] and list(iter_explanations(explainer, [], 4)) == []
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        next(iter_explanations(explainer, images_u8, 0))
+
+
+# -------------------------------------------------------------------------------------------- the registry
+def test_registered_methods_give_maps_at_the_input_size(explainer, explanation):
+    assert list(METHODS)[:4] == ["cam", "gradcam", "gradcam++", "random"]
+    for name, method in METHODS.items():
+        maps = method(explainer, explanation, seed=0)
+        assert maps.shape == explanation.cam.shape and maps.dtype == np.float32, name
+    np.testing.assert_array_equal(METHODS["cam"](explainer, explanation), explanation.cam)
+    np.testing.assert_array_equal(
+        METHODS["random"](explainer, explanation, seed=3),
+        np.random.default_rng(3).uniform(size=explanation.cam.shape).astype(np.float32),
+    )

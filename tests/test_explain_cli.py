@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import struct
 import zipfile
-import zlib
 
 import keras
 import numpy as np
@@ -12,36 +10,19 @@ import pytest
 from PIL import Image
 
 from densenet_interp.cli import main
-from densenet_interp.explain import STAGES
-from densenet_interp.explain_cli import label_from_path, unique_stems
-from test_explain import tiny_model
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def huge_png_header(path, width: int = 20000, height: int = 20000) -> None:
-    """A PNG that declares width x height pixels (8-bit grey) but holds one row: costs bytes, not memory."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * (width + 1))
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", rows)
-        + _png_chunk(b"IEND", b"")
-    )
+from densenet_interp.commands.explain import label_from_path, unique_stems
+from densenet_interp.explain.engine import STAGES
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
+def model_file(tmp_path_factory, tiny_model):
     path = tmp_path_factory.mktemp("model") / "model.keras"
     tiny_model(64).save(path)
     return path
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
+def inputs(tmp_path_factory, constant_png):
     """Good images in several encodings and bad files, by name."""
     folder = tmp_path_factory.mktemp("images")
     rng = np.random.default_rng(0)
@@ -57,7 +38,7 @@ def inputs(tmp_path_factory):
     data = paths["grey"].read_bytes()
     paths["truncated"].write_bytes(data[: len(data) // 2])
     paths["huge"] = folder / "huge.png"
-    huge_png_header(paths["huge"])
+    constant_png(paths["huge"], 20000, 20000)  # declares 400 megapixels, costs bytes
     paths["missing"] = folder / "missing.png"
     return paths
 
@@ -190,7 +171,7 @@ def test_output_stems_are_unique_and_labels_come_from_mura_paths():
 
 
 def test_long_lists_are_explained_in_batches(model_file, inputs, tmp_path, capsys, monkeypatch):
-    from densenet_interp import explain_cli
+    from densenet_interp.commands import explain as explain_cli
 
     monkeypatch.setattr(explain_cli, "BATCH_SIZE", 2)
     names = ["grey", "sixteen", "text", "rgba", "palette"]  # batches: (grey, sixteen), (rgba, palette)
@@ -200,3 +181,19 @@ def test_long_lists_are_explained_in_batches(model_file, inputs, tmp_path, capsy
     )
     assert status == 1 and capsys.readouterr().err.count("\n") == 1
     assert sorted(p.name for p in out.iterdir()) == ["grey.png", "palette.png", "rgba.png", "sixteen.png"]
+
+
+def test_method_picks_the_map_of_panel_b(model_file, inputs, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = [str(inputs["grey"]), "--model", str(model_file), "--out", str(out), "--save-arrays"]
+    assert main(["explain", *args, "--method", "gradcam++"]) == 0
+    with np.load(out / "grey.npz", allow_pickle=False) as arrays:
+        assert str(arrays["method"]) == "gradcam++"
+        assert arrays["saliency"].shape == arrays["cam"].shape == (64, 64) and (arrays["saliency"] >= 0).all()
+    assert main(["explain", *args]) == 0  # the default: the CAM, and no extra arrays
+    with np.load(out / "grey.npz", allow_pickle=False) as arrays:
+        assert "method" not in arrays and "saliency" not in arrays
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", *args, "--method", "nope"])
+    assert exit_info.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err

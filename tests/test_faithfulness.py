@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from densenet_interp import faithfulness as fa
-from densenet_interp import models
-from densenet_interp.explain import Explainer, upsample
-from densenet_interp.images import to_model_input
+from densenet_interp.data.images import to_model_input
+from densenet_interp.evaluate import faithfulness as fa
+from densenet_interp.explain.engine import Explainer, upsample
+from densenet_interp.explain.methods import METHODS, gradcam
 from densenet_interp.profiles import PROFILES
 
 TINY = PROFILES["tiny"]
@@ -23,11 +23,6 @@ def _region_mean_model(region: np.ndarray):
         return batch[..., 0][:, region].mean(axis=1) / 255.0
 
     return predict
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    return models.build_compact_densenet(TINY.blocks, TINY.growth_rate, TINY.image_size, seed=0)
 
 
 def _images(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -87,16 +82,16 @@ def _mixed_sign_head(model, batch: np.ndarray) -> None:
     model.get_layer("predictions").kernel.assign(kernel[:, np.newaxis].astype(np.float32))
 
 
-def test_gradcam_on_the_final_layer_is_relu_of_cam_up_to_a_positive_scale():
-    model = models.build_compact_densenet(TINY.blocks, TINY.growth_rate, TINY.image_size, seed=1)
+def test_gradcam_on_the_final_layer_is_relu_of_cam_up_to_a_positive_scale(tiny_profile_model):
+    model = tiny_profile_model(seed=1)
     batch = to_model_input(_images(3, TINY.image_size, seed=2))
     _mixed_sign_head(model, batch)
     explainer = Explainer(model)
     explanation = explainer.explain(batch)
-    maps = fa.saliency_maps(explainer, batch, seed=0)
+    maps = fa.saliency_maps(explainer, explanation, seed=0)
     cam = explanation.cam_lowres
     assert (cam[0] < 0).any() and (cam[0] > 0).any()  # otherwise ReLU would not be tested
-    lowres = explainer.gradcam(batch, explanation.layer_names["final"], target="logit", method="gradcam")
+    lowres = gradcam(explainer, batch, explanation.layer_names["final"], target="logit", method="gradcam")
     grid = cam.shape[1] * cam.shape[2]
     relu_cam = np.maximum(cam, 0.0)
     np.testing.assert_allclose(lowres, relu_cam / grid, rtol=1e-4, atol=1e-6)  # scale 1 / (h * w): the GAP
@@ -107,23 +102,23 @@ def test_gradcam_on_the_final_layer_is_relu_of_cam_up_to_a_positive_scale():
 
 
 # -------------------------------------------------------------------------------------------------- tables
-def test_faithfulness_table_per_method_on_a_tiny_model(tiny_model):
+def test_faithfulness_table_per_method_on_a_tiny_model(tiny_profile_model):
     images_u8 = _images(3, TINY.image_size, seed=4)
     images = pd.DataFrame({"path": ["a", "b", "c"], "patient": ["p1", "p1", "p2"], "label": [1, 1, 1]})
     lesion = np.zeros((TINY.image_size,) * 2, dtype=bool)
     lesion[10:20, 10:20] = True
     annotations = {p: {"lesion": lesion} for p in images["path"]}
     per_image = fa.faithfulness_per_image(
-        tiny_model, images_u8, images, model_set="tiny", annotations=annotations, steps=4, batch_size=2,
+        tiny_profile_model(), images_u8, images, model_set="tiny", annotations=annotations, steps=4, batch_size=2,
         masks_for=lambda a, size: {"lesion": a["lesion"], "legend": ~a["lesion"], "frame": 0 * a["lesion"],
                                    "anatomy": a["lesion"]},
     )  # fmt: skip
-    assert len(per_image) == 3 * len(fa.METHODS)
+    assert len(per_image) == 3 * len(METHODS)
     cam_rows = per_image[per_image["method"] == "cam"]
     assert np.allclose(cam_rows["rank_correlation_with_cam"], 1.0)
     assert per_image["deletion_auc"].between(0, 1).all() and per_image["insertion_auc"].between(0, 1).all()
     table = fa.faithfulness_table(per_image, n_boot=100)
-    assert list(table["method"]) == list(fa.METHODS)
+    assert list(table["method"]) == list(METHODS)
     assert (table["n_images"] == 3).all()
     assert (table["deletion_auc_low"] <= table["deletion_auc"]).all()
     text = fa.faithfulness_markdown(table, "fixture", steps=4)
@@ -136,3 +131,16 @@ def test_select_abnormal_caps_and_is_deterministic():
     assert len(chosen) == 5 and (chosen["label"] == 1).all()
     assert chosen.index.tolist() == fa.select_abnormal(images, 5, seed=1).index.tolist()
     assert len(fa.select_abnormal(images, 100)) == 20
+
+
+def test_maps_come_from_the_registry_with_one_seed_per_batch(tiny_profile_model):
+    model = tiny_profile_model(seed=3)
+    images_u8 = _images(5, TINY.image_size, seed=6)
+    explainer = Explainer(model)
+    maps = fa._maps_in_batches(explainer, images_u8, batch_size=2, seed=5)
+    assert list(maps) == ["probability", *METHODS]
+    for start in (0, 2, 4):  # the random map of the batch from `start` is drawn with seed + start
+        part = maps["random"][start : start + 2]
+        expected = np.random.default_rng(5 + start).uniform(size=part.shape).astype(np.float32)
+        np.testing.assert_array_equal(part, expected)
+    np.testing.assert_allclose(maps["cam"], explainer.explain(to_model_input(images_u8)).cam, atol=1e-5)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from densenet_interp.explain import STAGES, Explanation, top_channels
-from densenet_interp.figures import (
+from densenet_interp.explain.engine import STAGES, top_channels
+from densenet_interp.explain.figures import (
     GAP_COLOUR,
     activation_grid,
     case_arrays,
@@ -17,32 +17,6 @@ from densenet_interp.figures import (
     save_case_figure,
     write_case_files,
 )
-
-SHAPES = {"initial_conv": (32, 32, 20), "block1": (16, 16, 24), "block2": (8, 8, 28), "block3": (4, 4, 30)}
-SHAPES["block4"] = (2, 2, 32)
-
-
-def fake_explanation(n: int = 2, size: int = 64, seed: int = 0) -> Explanation:
-    """An Explanation with known random arrays (the figure code must not care where they came from)."""
-    rng = np.random.default_rng(seed)
-    stages = {stage: rng.normal(size=(n, *shape)).astype(np.float32) for stage, shape in SHAPES.items()}
-    final = np.maximum(rng.normal(size=(n, 2, 2, 32)), 0).astype(np.float32)
-    weights = rng.normal(size=32).astype(np.float32)
-    cam_lowres = final @ weights
-    cam = np.repeat(np.repeat(cam_lowres, size // 2, axis=1), size // 2, axis=2)
-    logit = cam_lowres.mean(axis=(1, 2)) + 0.1
-    return Explanation(
-        inputs=rng.uniform(0, 255, (n, size, size, 3)).astype(np.float32),
-        probability=(1 / (1 + np.exp(-logit))).astype(np.float32),
-        logit=logit.astype(np.float32),
-        stages=stages,
-        final=final,
-        cam_lowres=cam_lowres,
-        cam=cam.astype(np.float32),
-        cam_weights=weights,
-        cam_bias=0.1,
-        layer_names={**{s: f"layer_{s}" for s in STAGES}, "final": "relu"},
-    )
 
 
 def test_overlay_cam_blends_jet_over_the_image():
@@ -99,7 +73,7 @@ def test_activation_grid_options():
         activation_grid(activation, scale="global")
 
 
-def test_case_figure_has_the_papers_panels():
+def test_case_figure_has_the_papers_panels(fake_explanation):
     explanation = fake_explanation()
     display = np.zeros((128, 128), dtype=np.uint8)
     outline = np.zeros((128, 128), dtype=bool)
@@ -125,7 +99,7 @@ def test_case_figure_has_the_papers_panels():
     assert fig._repr_png_().startswith(b"\x89PNG")
 
 
-def test_case_figure_options_and_index_check():
+def test_case_figure_options_and_index_check(fake_explanation):
     explanation = fake_explanation()
     fig = case_figure(explanation, 0, None, title="t", top_k=4, rank="max", input_caption="input")
     assert fig.axes[0].get_title() == "(a) input"
@@ -136,7 +110,7 @@ def test_case_figure_options_and_index_check():
         case_figure(explanation, 2, None, title="t")
 
 
-def test_save_case_figure_writes_png_pdf_and_the_shown_arrays(tmp_path):
+def test_save_case_figure_writes_png_pdf_and_the_shown_arrays(tmp_path, fake_explanation):
     explanation = fake_explanation()
     display = np.full((64, 64), 50, dtype=np.uint8)
     fig = case_figure(explanation, 1, display, title="t", rank="max")
@@ -165,10 +139,27 @@ def test_save_case_figure_writes_png_pdf_and_the_shown_arrays(tmp_path):
         assert int(arrays["label"]) == 1
 
 
-def test_case_arrays_refuses_to_overwrite_and_stems_keep_dots(tmp_path):
+def test_case_arrays_refuses_to_overwrite_and_stems_keep_dots(tmp_path, fake_explanation):
     explanation = fake_explanation()
     with pytest.raises(ValueError, match="extra key 'cam' would overwrite"):
         case_arrays(explanation, 0, extra={"cam": 1})
     fig = case_figure(explanation, 0, None, title="t")
     written = write_case_files(fig, None, tmp_path / "image1.v2", formats=(".png",))
     assert list(written) == [".png"] and sorted(p.name for p in tmp_path.iterdir()) == ["image1.v2.png"]
+
+
+def test_case_figure_can_show_another_map_in_panel_b(fake_explanation):
+    explanation = fake_explanation()
+    display = np.full((64, 64), 50, dtype=np.uint8)
+    default = case_figure(explanation, 0, display, title="t")
+    assert default.axes[1].get_title() == "(b) class activation map"
+    np.testing.assert_array_equal(
+        default.axes[1].images[0].get_array(), overlay_cam(display, explanation.cam[0], 0.5)
+    )
+    other = np.zeros((64, 64), dtype=np.float32)
+    other[:8, :8] = 1.0
+    fig = case_figure(explanation, 0, display, title="t", saliency=other, saliency_title="Grad-CAM")
+    assert fig.axes[1].get_title() == "(b) Grad-CAM"
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), overlay_cam(display, other, 0.5))
+    text = "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "panel (b): Grad-CAM" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from densenet_interp.frames import crop_frame, detect_frame
+from densenet_interp.data.frames import crop_frame, detect_frame
 
 
 def radiograph(height: int = 320, width: int = 256, seed: int = 0, background: float = 15.0) -> np.ndarray:

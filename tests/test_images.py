@@ -1,22 +1,21 @@
-"""Tests for densenet_interp.images: every pixel mode becomes uint8 grayscale; bad files fail with the path."""
+"""Tests for densenet_interp.data.images: every pixel mode becomes uint8 grayscale; bad files fail with the path."""
 
 from __future__ import annotations
 
-import struct
 import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from densenet_interp.errors import DataError
-from densenet_interp.images import (
+from densenet_interp.data.images import (
     MAX_PIXELS,
     load_for_model,
     read_radiograph,
     resize_square,
     to_model_input,
 )
+from densenet_interp.errors import DataError
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
@@ -161,49 +160,23 @@ def test_folder_is_refused(tmp_path):
         read_radiograph(tmp_path)
 
 
-def _constant_png(path, width: int, height: int) -> bytes:
-    """Write a valid all-black 8-bit PNG of any size in milliseconds, without its pixels in memory.
-
-    Each row (filter byte + zero pixels) is deflated once after a full flush, which resets the compressor, so
-    every row compresses to the same bytes; the stream is those bytes repeated, closed with the Adler-32 of
-    all-zero data (a = 1, b = length mod 65521). Returns the zlib stream.
-    """
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = bytes(width + 1)
-    packer = zlib.compressobj(9)
-    first = packer.compress(row) + packer.flush(zlib.Z_FULL_FLUSH)
-    again = packer.compress(row) + packer.flush(zlib.Z_FULL_FLUSH)
-    assert first[2:] == again  # zlib header, then identical self-contained row blocks
-    final_block = packer.flush(zlib.Z_FINISH)[:-4]
-    adler = struct.pack(">I", ((height * (width + 1)) % 65521) << 16 | 1)
-    stream = first + again * (height - 1) + final_block + adler
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", stream) + chunk(b"IEND", b"")
-    )
-    return stream
-
-
-def test_constant_png_helper_writes_a_decodable_png(tmp_path):
-    _constant_png(tmp_path / "small.png", 301, 203)
+def test_constant_png_helper_writes_a_decodable_png(tmp_path, constant_png):
+    constant_png(tmp_path / "small.png", 301, 203)
     np.testing.assert_array_equal(read_radiograph(tmp_path / "small.png"), np.zeros((203, 301), np.uint8))
-    stream = _constant_png(tmp_path / "small.png", 301, 203)
+    stream = constant_png(tmp_path / "small.png", 301, 203)
     assert zlib.decompress(stream) == bytes(203 * 302)  # zlib verifies the Adler-32 checksum
 
 
-def test_image_over_our_limit_is_refused_before_decoding(tmp_path):
+def test_image_over_our_limit_is_refused_before_decoding(tmp_path, constant_png):
     side = int((MAX_PIXELS * 1.3) ** 0.5)  # above our limit, below PIL's decompression-bomb warning
-    _constant_png(tmp_path / "big.png", side, side)
+    constant_png(tmp_path / "big.png", side, side)
     with pytest.raises(DataError) as info:
         read_radiograph(tmp_path / "big.png")
     assert f"{side}x{side}" in info.value.problem and "megapixels" in info.value.problem
 
 
-def test_huge_20000_square_png_is_refused_in_one_line(tmp_path):
-    _constant_png(tmp_path / "huge.png", 20000, 20000)
+def test_huge_20000_square_png_is_refused_in_one_line(tmp_path, constant_png):
+    constant_png(tmp_path / "huge.png", 20000, 20000)
     assert (tmp_path / "huge.png").stat().st_size < 2_000_000
     with pytest.raises(DataError) as info:
         read_radiograph(tmp_path / "huge.png")

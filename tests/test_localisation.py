@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from densenet_interp import localisation as loc
+from densenet_interp.evaluate import localisation as loc
+from densenet_interp.evaluate import measures, stats
+from densenet_interp.evaluate.claims import claims_markdown, claims_report
+from densenet_interp.phantom.masks import REGIONS, resize_mask
 
 SIZE = 32
 
@@ -37,8 +40,8 @@ def _masks(lesion=None, legend=None, frame=None, anatomy=None, size: int = SIZE)
 # ---------------------------------------------------------------------------------------------- one image
 def test_cam_equal_to_mask_puts_all_mass_inside():
     lesion = _box(4, 12, 8, 20)
-    shares = loc.mass_shares(lesion.astype(np.float32), _masks(lesion=lesion))
-    for mass in loc.MASSES:
+    shares = measures.mass_shares(lesion.astype(np.float32), _masks(lesion=lesion))
+    for mass in measures.MASSES:
         assert shares[f"lesion_share_{mass}"] == pytest.approx(1.0)
         assert shares[f"legend_share_{mass}"] == 0.0
     assert shares["lesion_chance"] == pytest.approx(lesion.mean()) and shares["legend_chance"] == 0.0
@@ -48,7 +51,7 @@ def test_uniform_cam_scores_the_area_share_and_negative_values_are_ignored():
     masks = _masks(lesion=_box(0, 8, 0, 8), legend=_box(28, 32, 0, 16), anatomy=_box(4, 28, 4, 28))
     cam = np.ones((SIZE, SIZE), dtype=np.float32)
     cam[:, :1] = -5.0  # negative evidence ("normal") carries no mass
-    shares = loc.mass_shares(cam, masks)
+    shares = measures.mass_shares(cam, masks)
     positive = cam > 0
     for region in ("lesion", "legend", "anatomy"):
         expected = (masks[region] & positive).sum() / positive.sum()
@@ -62,45 +65,45 @@ def test_uniform_cam_scores_the_area_share_and_negative_values_are_ignored():
 def test_positive_reading_is_undefined_without_positive_values_and_relative_is_not():
     lesion = _box(0, 4, 0, 4)
     cam = np.where(lesion, -1.0, -3.0)  # a "normal" image: negative everywhere, least negative on the lesion
-    shares = loc.mass_shares(cam, _masks(lesion=lesion))
+    shares = measures.mass_shares(cam, _masks(lesion=lesion))
     assert math.isnan(shares["lesion_share_positive"]) and shares["positive_mass"] == 0.0
     assert shares["lesion_share_relative"] == pytest.approx(
         1.0
     )  # the lesion is where the map is above its mean
-    flat = loc.mass_shares(-np.ones((SIZE, SIZE)), _masks(lesion=lesion))
-    assert all(math.isnan(flat[f"lesion_share_{mass}"]) for mass in loc.MASSES)
+    flat = measures.mass_shares(-np.ones((SIZE, SIZE)), _masks(lesion=lesion))
+    assert all(math.isnan(flat[f"lesion_share_{mass}"]) for mass in measures.MASSES)
     with pytest.raises(ValueError, match="mass must be one of"):
-        loc.share_column("lesion", "absolute")
+        measures.share_column("lesion", "absolute")
 
 
 def test_mass_shares_reject_a_mask_of_the_wrong_shape():
     with pytest.raises(ValueError, match=r"mask 'legend' has shape \(16, 16\); expected the CAM's shape"):
-        loc.mass_shares(np.ones((SIZE, SIZE)), {**_masks(), "legend": np.zeros((16, 16), bool)})
+        measures.mass_shares(np.ones((SIZE, SIZE)), {**_masks(), "legend": np.zeros((16, 16), bool)})
 
 
 def test_pointing_game_counts_a_near_miss_only_within_the_tolerance():
     lesion = _box(10, 14, 10, 14)
     cam = np.zeros((SIZE, SIZE))
     cam[16, 12] = 1.0  # 3 px below the lesion's last row (13)
-    assert loc.pointing_game(cam, lesion, tolerance_px=2)[0] == 0.0
-    hit, chance = loc.pointing_game(cam, lesion, tolerance_px=3)
+    assert measures.pointing_game(cam, lesion, tolerance_px=2)[0] == 0.0
+    hit, chance = measures.pointing_game(cam, lesion, tolerance_px=3)
     assert hit == 1.0 and chance == pytest.approx((4 + 6) ** 2 / SIZE**2)
-    assert loc.pointing_game(cam, lesion, tolerance_px=0) == (0.0, pytest.approx(lesion.mean()))
-    assert all(math.isnan(v) for v in loc.pointing_game(cam, np.zeros_like(lesion), 2))
+    assert measures.pointing_game(cam, lesion, tolerance_px=0) == (0.0, pytest.approx(lesion.mean()))
+    assert all(math.isnan(v) for v in measures.pointing_game(cam, np.zeros_like(lesion), 2))
 
 
 def test_grid_tolerance_is_one_cell_of_the_final_map():
-    assert loc.grid_tolerance(128, 4) == 32
-    assert loc.grid_tolerance(320, 10) == 32
-    assert loc.grid_tolerance(64, 3) == 22  # rounded up
+    assert measures.grid_tolerance(128, 4) == 32
+    assert measures.grid_tolerance(320, 10) == 32
+    assert measures.grid_tolerance(64, 3) == 22  # rounded up
     with pytest.raises(ValueError, match="grid_size"):
-        loc.grid_tolerance(8, 16)
+        measures.grid_tolerance(8, 16)
 
 
 def test_resize_mask_stretches_like_the_images():
     mask = np.zeros((20, 40), dtype=bool)
     mask[:, :20] = True  # left half
-    small = loc.resize_mask(mask, 10)
+    small = resize_mask(mask, 10)
     assert small.shape == (10, 10) and small[:, :5].all() and not small[:, 5:].any()
 
 
@@ -170,20 +173,20 @@ def test_bootstrap_resamples_patients_and_is_deterministic():
     # never give a mean of 0, resampling patients gives it whenever B is drawn twice (1 in 4).
     values = np.array([1.0] * 9 + [0.0])
     groups = np.array(["A"] * 9 + ["B"])
-    mean, low, high = loc.bootstrap_mean(values, groups, n_boot=2000, seed=3)
+    mean, low, high = stats.bootstrap_mean(values, groups, n_boot=2000, seed=3)
     assert mean == pytest.approx(0.9)
     assert low == 0.0 and high == 1.0
-    assert loc.bootstrap_mean(values, groups, n_boot=2000, seed=3) == (mean, low, high)
-    _, low_images, _ = loc.bootstrap_mean(values, np.arange(10), n_boot=2000, seed=3)
+    assert stats.bootstrap_mean(values, groups, n_boot=2000, seed=3) == (mean, low, high)
+    _, low_images, _ = stats.bootstrap_mean(values, np.arange(10), n_boot=2000, seed=3)
     assert low_images > 0.5
 
 
 def test_bootstrap_ignores_nan_and_handles_no_values():
-    mean, low, high = loc.bootstrap_mean([1.0, np.nan, 3.0], ["a", "b", "c"], n_boot=200)
+    mean, low, high = stats.bootstrap_mean([1.0, np.nan, 3.0], ["a", "b", "c"], n_boot=200)
     assert mean == 2.0 and 1.0 <= low <= high <= 3.0
-    assert all(math.isnan(v) for v in loc.bootstrap_mean([np.nan], ["a"]))
+    assert all(math.isnan(v) for v in stats.bootstrap_mean([np.nan], ["a"]))
     with pytest.raises(ValueError, match="n_boot must be at least 1"):
-        loc.bootstrap_mean([1.0], ["a"], n_boot=0)
+        stats.bootstrap_mean([1.0], ["a"], n_boot=0)
 
 
 # --------------------------------------------------------------------------------------- per-image fixtures
@@ -215,7 +218,7 @@ def _rows(model_set: str, n: int, seed: int = 0, **columns) -> pd.DataFrame:
     }
     base.update(columns)
     frame = pd.DataFrame(base)
-    for region in loc.REGIONS:  # both readings carry the same numbers in these fixtures
+    for region in REGIONS:  # both readings carry the same numbers in these fixtures
         share = frame.pop(f"{region}_share")
         frame[f"{region}_share_relative"] = frame[f"{region}_share_positive"] = share
     return frame
@@ -252,14 +255,14 @@ def _claims_fixture(wrist_legend: float, random_anatomy: float, cropped_anatomy:
     finger = _rows("finger_pretrained", 4, seed=4, body_part="XR_FINGER", kind="normal", label=0,
                    lesion_chance=0.0, lesion_share=0.0, probability=0.1)  # fmt: skip
     if wrong:  # two correctly classified abnormal images whose CAM sits on the legend
-        for mass in loc.MASSES:
+        for mass in measures.MASSES:
             wrist.loc[:1, [f"lesion_share_{mass}", f"legend_share_{mass}"]] = [0.01, 0.9]
     normals = _rows("wrist_pretrained", 6, seed=6, kind="normal", label=0, probability=0.2, lesion_chance=0.0,
                     lesion_share=0.0, pointing_hit=np.nan, pointing_chance=np.nan).assign(path=lambda f: f.path + "n")  # fmt: skip
     per_image = pd.concat([wrist, normals, all_, random, finger], ignore_index=True)
     as_is = _rows("finger_pretrained", 12, seed=5, frame_share=0.4, frame_chance=0.1, anatomy_share=0.3)
-    restored = {f"anatomy_share_{m}": cropped_anatomy + np.linspace(-0.02, 0.02, 12) for m in loc.MASSES}
-    cropped = as_is.assign(**restored, **{f"frame_share_{m}": 0.0 for m in loc.MASSES})
+    restored = {f"anatomy_share_{m}": cropped_anatomy + np.linspace(-0.02, 0.02, 12) for m in measures.MASSES}
+    cropped = as_is.assign(**restored, **{f"frame_share_{m}": 0.0 for m in measures.MASSES})
     frame_crop = pd.concat([as_is.assign(condition="as_is"), cropped.assign(condition="cropped")])
     return per_image, frame_crop.assign(cropped=True)
 
@@ -268,7 +271,7 @@ def test_claims_supported_when_the_numbers_say_so():
     per_image, frame_crop = _claims_fixture(
         wrist_legend=0.5, random_anatomy=0.3, cropped_anatomy=0.7, wrong=True
     )
-    claims = loc.claims_report(per_image, frame_crop, n_boot=300, seed=0)
+    claims = claims_report(per_image, frame_crop, n_boot=300, seed=0)
     verdicts = {c.name: c.supported for c in claims}
     assert verdicts == {
         "1a legend bias (wrist-only)": True,
@@ -282,7 +285,7 @@ def test_claims_supported_when_the_numbers_say_so():
         "4 right for the wrong reasons": True,
     }
     assert all(c.verdict for c in claims)
-    text = loc.claims_markdown({"relative": claims}, "fixture data")
+    text = claims_markdown({"relative": claims}, "fixture data")
     assert text.count("**supported**:") == 6 and "fixture data" in text
 
 
@@ -290,27 +293,24 @@ def test_claims_contradicted_or_not_testable_when_the_numbers_say_so():
     per_image, frame_crop = _claims_fixture(
         wrist_legend=0.02, random_anatomy=0.9, cropped_anatomy=0.1, wrong=False
     )
-    claims = {c.name: c for c in loc.claims_report(per_image, frame_crop, n_boot=300, seed=0)}
+    claims = {c.name: c for c in claims_report(per_image, frame_crop, n_boot=300, seed=0)}
     assert claims["1a legend bias (wrist-only)"].supported is False
     assert claims["1b less legend bias (all extremities)"].supported is False
     assert claims["2a anatomy (random init)"].supported is False
     assert claims["3b cropping restores anatomy (finger_pretrained)"].supported is False
     assert claims["4 right for the wrong reasons"].supported is False
     assert claims["4 right for the wrong reasons"].verdict.startswith("not observed: 0 of")
-    untested = {c.name: c for c in loc.claims_report(per_image, None, n_boot=50)}
+    untested = {c.name: c for c in claims_report(per_image, None, n_boot=50)}
     assert untested["3a frame draws attention (finger_pretrained)"].supported is None
     assert untested["3a frame draws attention (finger_pretrained)"].verdict.startswith("not testable")
 
 
 # ------------------------------------------------------------------------------ with the real explain engine
 @pytest.fixture(scope="module")
-def tiny_explainer():
-    from densenet_interp import models
-    from densenet_interp.explain import Explainer
-    from densenet_interp.profiles import PROFILES
+def tiny_explainer(tiny_profile_model):
+    from densenet_interp.explain.engine import Explainer
 
-    tiny = PROFILES["tiny"]
-    return Explainer(models.build_compact_densenet(tiny.blocks, tiny.growth_rate, tiny.image_size, seed=0))
+    return Explainer(tiny_profile_model())
 
 
 def _framed_radiograph(size: int = 96) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -325,14 +325,14 @@ def _framed_radiograph(size: int = 96) -> tuple[np.ndarray, dict[str, np.ndarray
 
 
 def test_frame_crop_table_remaps_the_masks_into_the_crop(tiny_explainer):
-    from densenet_interp.frames import crop_frame
+    from densenet_interp.data.frames import crop_frame
 
     image, masks = _framed_radiograph()
     images = pd.DataFrame({"path": ["f.png"], "abs_path": ["f.png"], "patient": ["p"], "label": [1]})
     annotations = {"f.png": {"kind": "misalignment", "frame": [[0, 0]]}}
     table = loc.frame_crop_table(
         tiny_explainer, images, annotations, 64, crop=crop_frame, read=lambda path: image,
-        masks_for=lambda annotation, size: {k: loc.resize_mask(v, size[0]) for k, v in masks.items()},
+        masks_for=lambda annotation, size: {k: resize_mask(v, size[0]) for k, v in masks.items()},
     )  # fmt: skip
     assert table["condition"].tolist() == ["as_is", "cropped"] and table["cropped"].all()
     as_is, cropped = table.iloc[0], table.iloc[1]
@@ -351,9 +351,9 @@ def test_localisation_table_with_the_real_explainer(tiny_explainer):
         images, model_set="tiny", masks_for=lambda annotation, size: masks,
     )  # fmt: skip
     assert len(table) == 2 and table["probability"].between(0, 1).all()
-    shares = table[[loc.share_column(r, "relative") for r in loc.REGIONS]].to_numpy()
+    shares = table[[measures.share_column(r, "relative") for r in REGIONS]].to_numpy()
     assert ((shares >= 0) & (shares <= 1)).all()  # the relative reading is defined for every non-flat CAM
-    assert (table[loc.share_column("legend", "relative")] == 0).all()  # these images have no legend
+    assert (table[measures.share_column("legend", "relative")] == 0).all()  # these images have no legend
 
 
 def test_a_claim_on_fewer_patients_than_the_minimum_is_not_decided():
@@ -361,7 +361,7 @@ def test_a_claim_on_fewer_patients_than_the_minimum_is_not_decided():
         wrist_legend=0.5, random_anatomy=0.3, cropped_anatomy=0.7, wrong=True
     )
     one_patient = frame_crop.assign(patient="p0")  # every framed image from the same patient
-    claims = {c.name: c for c in loc.claims_report(per_image, one_patient, n_boot=100)}
+    claims = {c.name: c for c in claims_report(per_image, one_patient, n_boot=100)}
     for name in (
         "3a frame draws attention (finger_pretrained)",
         "3b cropping restores anatomy (finger_pretrained)",

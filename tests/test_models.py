@@ -9,21 +9,19 @@ import keras
 import numpy as np
 import pytest
 
-from densenet_interp import models
 from densenet_interp.errors import ModelFileError
+from densenet_interp.models import densenet as models
+from densenet_interp.models.weights import (
+    WEIGHTS_ENV,
+    load_backbone_weights,
+    read_layer_weights,
+    save_backbone_weights,
+)
 from densenet_interp.profiles import PROFILES
 
 TINY = PROFILES["tiny"]
 STAGE_LAYERS = ["conv1_relu", "pool1", "conv2_block6_concat", "pool2_pool", "conv3_block12_concat"]
 STAGE_LAYERS += ["pool3_pool", "conv4_block32_concat", "pool4_pool", "conv5_block32_concat", "bn", "relu"]
-
-
-def _images(n: int, size: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(0, 255, (n, size, size, 3)).astype("float32")
-
-
-def _tiny_compact(seed: int = 0, **kwargs) -> keras.Model:
-    return models.build_compact_densenet(TINY.blocks, TINY.growth_rate, TINY.image_size, seed=seed, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +63,8 @@ def test_densenet169_is_flat_with_keras_names(densenet169_32, keras_densenet169_
     assert densenet169_32.get_layer("conv3_block4_concat").output.shape == (None, 4, 4, 256)
 
 
-def test_compact_layer_names_and_stages():
-    model = _tiny_compact()
+def test_compact_layer_names_and_stages(tiny_profile_model):
+    model = tiny_profile_model()
     names = {layer.name for layer in model.layers}
     expected = {"preprocess", "conv1_conv", "conv1_bn", "conv1_relu", "pool1", "avg_pool", "predictions"}
     expected |= {
@@ -95,8 +93,8 @@ def test_compact_layer_names_and_stages():
     assert model.get_layer("relu").output.shape == (None, 2, 2, 23)
 
 
-def test_backbone_without_top_ends_at_relu():
-    backbone = _tiny_compact(include_top=False)
+def test_backbone_without_top_ends_at_relu(tiny_profile_model):
+    backbone = tiny_profile_model(include_top=False)
     assert backbone.layers[-1].name == "relu"
     assert "predictions" not in {layer.name for layer in backbone.layers}
 
@@ -108,16 +106,16 @@ def test_compact_rejects_bad_arguments():
         models.build_compact_densenet((1, 1, 1, 1), 8, 16)
 
 
-def test_preprocess_equals_keras_preprocess_input():
-    x = _images(2, 64)
-    model = _tiny_compact()
+def test_preprocess_equals_keras_preprocess_input(random_batch, tiny_profile_model):
+    x = random_batch(2, 64)
+    model = tiny_profile_model()
     preprocess = keras.Model(model.input, model.get_layer("preprocess").output)
     expected = keras.applications.densenet.preprocess_input(x.copy())
     np.testing.assert_allclose(np.asarray(preprocess(x)), expected, atol=1e-5)
 
 
-def test_same_seed_same_initial_weights():
-    a, b, c = _tiny_compact(seed=3), _tiny_compact(seed=3), _tiny_compact(seed=4)
+def test_same_seed_same_initial_weights(tiny_profile_model):
+    a, b, c = tiny_profile_model(seed=3), tiny_profile_model(seed=3), tiny_profile_model(seed=4)
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
     assert not np.array_equal(
@@ -143,11 +141,11 @@ def _relu_features(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.asarray(keras.Model(model.input, model.get_layer("relu").output)(x))
 
 
-def test_densenet169_loads_local_weights_file(tmp_path, keras_densenet169_32):
+def test_densenet169_loads_local_weights_file(tmp_path, keras_densenet169_32, random_batch):
     """A backbone file written by save_backbone_weights from keras' own DenseNet169 loads by name."""
-    path = models.save_backbone_weights(keras_densenet169_32, tmp_path / "d169.weights.h5")
+    path = save_backbone_weights(keras_densenet169_32, tmp_path / "d169.weights.h5")
     model = models.build_densenet169(32, weights=path)
-    x = _images(2, 32)
+    x = random_batch(2, 32)
     expected = np.asarray(keras_densenet169_32(keras.applications.densenet.preprocess_input(x.copy())))
     np.testing.assert_allclose(_relu_features(model, x), expected, rtol=1e-4, atol=1e-4)
     again = models.build_densenet169(32, weights=path)
@@ -177,8 +175,8 @@ def test_densenet169_loads_keras_legacy_h5_layout(tmp_path, keras_densenet169_32
             np.testing.assert_array_equal(got, want)
 
 
-def test_densenet169_rejects_compact_weights(tmp_path):
-    path = models.save_backbone_weights(_tiny_compact(include_top=False), tmp_path / "compact.weights.h5")
+def test_densenet169_rejects_compact_weights(tmp_path, tiny_profile_model):
+    path = save_backbone_weights(tiny_profile_model(include_top=False), tmp_path / "compact.weights.h5")
     with pytest.raises(
         ModelFileError, match=r"layer 'conv1_conv' has weight shapes \[\(7, 7, 3, 16\)\]"
     ) as info:
@@ -188,9 +186,9 @@ def test_densenet169_rejects_compact_weights(tmp_path):
     assert "\n" not in message
 
 
-def test_build_model_paper_reads_weights_path_from_environment(tmp_path, monkeypatch):
-    path = models.save_backbone_weights(_tiny_compact(include_top=False), tmp_path / "from_env.h5")
-    monkeypatch.setenv(models.WEIGHTS_ENV, str(path))
+def test_build_model_paper_reads_weights_path_from_environment(tmp_path, monkeypatch, tiny_profile_model):
+    path = save_backbone_weights(tiny_profile_model(include_top=False), tmp_path / "from_env.h5")
+    monkeypatch.setenv(WEIGHTS_ENV, str(path))
     paper_small = dataclasses.replace(PROFILES["paper"], image_size=32)
     with pytest.raises(ModelFileError, match="from_env.h5: layer 'conv1_conv'"):
         models.build_model(paper_small, pretrained=True)
@@ -203,7 +201,7 @@ def test_imagenet_download_failure_is_one_line(monkeypatch):
         raise OSError("URL fetch failure: no route to host")
 
     monkeypatch.setattr(keras.applications, "DenseNet169", offline)
-    with pytest.raises(ModelFileError, match=f"set {models.WEIGHTS_ENV} to its path") as info:
+    with pytest.raises(ModelFileError, match=f"set {WEIGHTS_ENV} to its path") as info:
         models.build_densenet169(32, weights="imagenet")
     assert "no route to host" in str(info.value) and "\n" not in str(info.value)
 
@@ -218,19 +216,19 @@ def test_densenet169_rejects_missing_or_unreadable_weights(tmp_path, content):
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
-def test_keras3_weights_file_is_rejected_with_reason(tmp_path):
+def test_keras3_weights_file_is_rejected_with_reason(tmp_path, tiny_profile_model):
     path = tmp_path / "k3.weights.h5"
-    _tiny_compact(include_top=False).save_weights(path)
+    tiny_profile_model(include_top=False).save_weights(path)
     with pytest.raises(ModelFileError, match="Keras 3 .weights.h5"):
-        models.read_layer_weights(path)
+        read_layer_weights(path)
 
 
-def test_load_backbone_weights_copies_by_name_and_keeps_head(tmp_path):
-    source = _tiny_compact(seed=5, include_top=False)
-    path = models.save_backbone_weights(source, tmp_path / "backbone.weights.h5")
-    target = _tiny_compact(seed=6)
+def test_load_backbone_weights_copies_by_name_and_keeps_head(tmp_path, tiny_profile_model):
+    source = tiny_profile_model(seed=5, include_top=False)
+    path = save_backbone_weights(source, tmp_path / "backbone.weights.h5")
+    target = tiny_profile_model(seed=6)
     head_before = target.get_layer("predictions").get_weights()
-    loaded = models.load_backbone_weights(target, path)
+    loaded = load_backbone_weights(target, path)
     assert "conv1_conv" in loaded and "predictions" not in loaded
     for layer in source.layers:
         for got, want in zip(target.get_layer(layer.name).get_weights(), layer.get_weights(), strict=True):
@@ -239,24 +237,24 @@ def test_load_backbone_weights_copies_by_name_and_keeps_head(tmp_path):
         np.testing.assert_array_equal(got, want)
 
 
-def test_load_backbone_weights_refuses_partial_files(tmp_path):
-    source = _tiny_compact(include_top=False)
+def test_load_backbone_weights_refuses_partial_files(tmp_path, tiny_profile_model):
+    source = tiny_profile_model(include_top=False)
     path = tmp_path / "partial.weights.h5"
-    models.save_backbone_weights(source, path)
+    save_backbone_weights(source, path)
     with h5py.File(path, "a") as f:
         names = [n for n in f.attrs["layer_names"] if n != b"bn"]
         f.attrs["layer_names"] = names
     with pytest.raises(ModelFileError, match=r"1 layers .* not in the file \(first: \['bn'\]\)"):
-        models.load_backbone_weights(_tiny_compact(), path)
+        load_backbone_weights(tiny_profile_model(), path)
 
 
 # ---------------------------------------------------------------------------------------------- load_model
-def test_load_model_round_trip(tmp_path):
-    model = _tiny_compact()
+def test_load_model_round_trip(tmp_path, random_batch, tiny_profile_model):
+    model = tiny_profile_model()
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = models.load_model(path)
-    x = _images(2, 64)
+    x = random_batch(2, 64)
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=1e-6)
     assert models.stage_layer_names(loaded) == models.stage_layer_names(model)
 
@@ -283,29 +281,29 @@ def test_load_model_rejects_corrupt_archive(tmp_path):
     assert "\n" not in str(info.value)
 
 
-def test_load_model_rejects_model_without_predictions(tmp_path):
+def test_load_model_rejects_model_without_predictions(tmp_path, tiny_profile_model):
     path = tmp_path / "backbone.keras"
-    _tiny_compact(include_top=False).save(path)
+    tiny_profile_model(include_top=False).save(path)
     with pytest.raises(ModelFileError, match=r"lacks the layers \['predictions'\]") as info:
         models.load_model(path)
     assert str(path) in str(info.value)
 
 
-def test_load_model_rejects_multi_output_head(tmp_path):
+def test_load_model_rejects_multi_output_head(tmp_path, tiny_profile_model):
     path = tmp_path / "three.keras"
-    _tiny_compact(num_outputs=3, activation="softmax").save(path)
+    tiny_profile_model(num_outputs=3, activation="softmax").save(path)
     with pytest.raises(ModelFileError, match="Dense with 3 units; expected Dense with 1 unit"):
         models.load_model(path)
 
 
 # ---------------------------------------------------------------------------------------------- training
-def test_paper_model_trains_one_step():
+def test_paper_model_trains_one_step(random_batch):
     """One Adam step of the paper's DenseNet-169 (64x64, eager: graph tracing alone takes ~1 min on CPU)."""
     keras.utils.set_random_seed(0)
     model = models.build_densenet169(64)
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy", run_eagerly=True)
     before = model.get_layer("conv1_conv").get_weights()[0].copy()
-    loss = model.train_on_batch(_images(2, 64), np.array([[0.0], [1.0]], dtype="float32"))
+    loss = model.train_on_batch(random_batch(2, 64), np.array([[0.0], [1.0]], dtype="float32"))
     assert np.isfinite(loss), loss
     # gradients reach the stem through all 169 layers
     assert not np.array_equal(model.get_layer("conv1_conv").get_weights()[0], before)

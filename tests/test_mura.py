@@ -1,4 +1,4 @@
-"""Tests for densenet_interp.mura: the real MURA v1.1 index reproduces the paper's Table 2 in every cell, copies
+"""Tests for densenet_interp.data.mura: the real MURA v1.1 index reproduces the paper's Table 2 in every cell, copies
 with other line endings or a header read the same, and every kind of bad input ends in one line naming the file
 (and line) through the command line."""
 
@@ -10,12 +10,12 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from densenet_interp import cli, mura
+from densenet_interp import cli
+from densenet_interp.data import mura
 
 # The real MURA v1.1 index files live in the project's shared folder beside the checkout (../shared), or in a
 # shared/ folder inside it; MURA_INDEX_DIR overrides both.
@@ -88,25 +88,6 @@ def edit_line(csv_path: Path, line: int, new_text: str | None) -> str:
         lines[line - 1] = new_text
     csv_path.write_text("\n".join(lines))
     return old
-
-
-def write_small_mura(parent: Path, studies, images: bool = True) -> Path:
-    """Write a MURA folder with ``studies`` = [(split, part, patient, 'study1_positive', n_images)] and PNGs."""
-    root = parent / "MURA-v1.1"
-    rows = {name: [] for name in mura.CSV_NAMES}
-    for n, (split, part, patient, folder, n_images) in enumerate(studies):
-        study_path = f"MURA-v1.1/{split}/{part}/{patient}/{folder}/"
-        rows[mura.study_csv_name(split)].append(f"{study_path},{int(folder.endswith('positive'))}")
-        for view in range(1, n_images + 1):
-            rows[mura.image_csv_name(split)].append(f"{study_path}image{view}.png")
-            if images:
-                png = root / study_path.removeprefix("MURA-v1.1/") / f"image{view}.png"
-                png.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(np.full((6 + n, 5 + view), 40 * view, np.uint8)).save(png)
-    root.mkdir(parents=True, exist_ok=True)
-    for name, lines in rows.items():
-        (root / name).write_text("".join(line + "\n" for line in lines))
-    return root
 
 
 SMALL = [
@@ -227,7 +208,7 @@ def test_image_rows_carry_study_label_and_paths(tmp_path):
     assert index.root == (tmp_path / "MURA-v1.1").resolve()
 
 
-def test_table2_text_and_markdown_layout(tmp_path):
+def test_table2_text_and_markdown_layout(tmp_path, write_small_mura):
     index = mura.read_mura(write_small_mura(tmp_path, SMALL, images=False))
     table = mura.table2(index)
     assert table.loc["Wrist"].tolist() == [0, 1, 1, 0, 2] and table.loc["Hand"].tolist() == [1, 0, 0, 0, 1]
@@ -253,7 +234,7 @@ def test_table2_text_and_markdown_layout(tmp_path):
     assert markdown[-1] == "| Total No. of Studies | 1 | 1 | 1 | 0 | 3 |"
 
 
-def test_cli_writes_csv(tmp_path, capsys):
+def test_cli_writes_csv(tmp_path, capsys, write_small_mura):
     root = write_small_mura(tmp_path, SMALL, images=False)
     out_csv = tmp_path / "out" / "table2.csv"
     code, _, err = run_stats(capsys, root, "--csv", out_csv)
@@ -263,14 +244,14 @@ def test_cli_writes_csv(tmp_path, capsys):
     assert [p.name for p in out_csv.parent.iterdir()] == ["table2.csv"]  # no temporary file left
 
 
-def test_macos_resource_fork_rows_are_ignored(tmp_path):
+def test_macos_resource_fork_rows_are_ignored(tmp_path, write_small_mura):
     root = write_small_mura(tmp_path, SMALL, images=False)
     with open(root / "train_image_paths.csv", "a") as f:
         f.write("MURA-v1.1/train/XR_WRIST/patient00001/study1_positive/._image1.png\n")
     assert len(mura.read_mura(root).images) == 6
 
 
-def test_fingerprint_follows_content_and_optionally_files(tmp_path):
+def test_fingerprint_follows_content_and_optionally_files(tmp_path, write_small_mura):
     root = write_small_mura(tmp_path / "a", SMALL)
     other = write_small_mura(
         tmp_path / "b", SMALL[:2] + [("valid", "XR_WRIST", "patient00002", "study1_negative", 2)]
@@ -287,7 +268,7 @@ def test_fingerprint_follows_content_and_optionally_files(tmp_path):
     assert mura.fingerprint(index, files=True) != with_files
 
 
-def test_select_images_rejects_unknown_names(tmp_path):
+def test_select_images_rejects_unknown_names(tmp_path, write_small_mura):
     index = mura.read_mura(write_small_mura(tmp_path, SMALL, images=False))
     assert len(mura.select_images(index, "train", "XR_WRIST")) == 2
     with pytest.raises(ValueError, match="unknown split"):
@@ -302,14 +283,14 @@ def test_select_images_rejects_unknown_names(tmp_path):
 # check_files
 
 
-def test_check_files_all_good(tmp_path, capsys):
+def test_check_files_all_good(tmp_path, capsys, write_small_mura):
     root = write_small_mura(tmp_path, SMALL)
     assert mura.check_files(mura.read_mura(root), workers=2) == []
     code, out, err = run_stats(capsys, root, "--check-files")
     assert code == 0 and err == "" and "all 6 images decode" in out
 
 
-def test_check_files_reports_garbage_image_in_one_line(tmp_path, capsys):
+def test_check_files_reports_garbage_image_in_one_line(tmp_path, capsys, write_small_mura):
     root = write_small_mura(tmp_path, SMALL)
     garbage = root / "valid/XR_WRIST/patient00002/study1_negative/image2.png"
     garbage.write_bytes(b"\x89PNG\r\n\x1a\n not really")
@@ -319,7 +300,7 @@ def test_check_files_reports_garbage_image_in_one_line(tmp_path, capsys):
     assert any(line.startswith("Total No. of Studies") for line in out.splitlines())  # table still printed
 
 
-def test_check_files_reports_missing_and_undecodable(tmp_path):
+def test_check_files_reports_missing_and_undecodable(tmp_path, write_small_mura):
     root = write_small_mura(tmp_path, SMALL)
     missing = root / "train/XR_HAND/patient00001/study1_negative/image1.png"
     missing.unlink()
@@ -342,7 +323,7 @@ def test_folder_without_csvs(tmp_path, capsys):
     assert_one_error_line(code, err, "MURA-v1.1", "missing index CSV(s)")
 
 
-def test_missing_folder_and_one_missing_csv(tmp_path, capsys):
+def test_missing_folder_and_one_missing_csv(tmp_path, capsys, write_small_mura):
     code, _, err = run_stats(capsys, tmp_path / "nowhere")
     assert_one_error_line(code, err, str(tmp_path / "nowhere"), "folder not found")
     root = write_small_mura(tmp_path, SMALL, images=False)
@@ -395,7 +376,7 @@ def test_malformed_rows_of_the_real_index(tmp_path, capsys, csv_name, line, make
     assert out == ""
 
 
-def test_duplicate_study_and_image_rows(tmp_path, capsys):
+def test_duplicate_study_and_image_rows(tmp_path, capsys, write_small_mura):
     root = write_small_mura(tmp_path, SMALL, images=False)
     with open(root / "train_labeled_studies.csv", "a") as f:
         f.write("MURA-v1.1/train/XR_WRIST/patient00001/study1_positive/,1\n")
@@ -408,7 +389,7 @@ def test_duplicate_study_and_image_rows(tmp_path, capsys):
     assert_one_error_line(code, err, "valid_image_paths.csv:4:", "listed twice (first on line 2)")
 
 
-def test_study_without_images(tmp_path, capsys):
+def test_study_without_images(tmp_path, capsys, write_small_mura):
     root = write_small_mura(tmp_path, SMALL, images=False)
     with open(root / "valid_labeled_studies.csv", "a") as f:
         f.write("MURA-v1.1/valid/XR_HAND/patient00003/study1_positive/,1\n")
@@ -416,7 +397,7 @@ def test_study_without_images(tmp_path, capsys):
     assert_one_error_line(code, err, "valid_labeled_studies.csv:2:", "has no images in valid_image_paths.csv")
 
 
-def test_line_numbers_count_blank_lines_with_crlf(tmp_path, capsys):
+def test_line_numbers_count_blank_lines_with_crlf(tmp_path, capsys, write_small_mura):
     root = write_small_mura(tmp_path, SMALL, images=False)
     rows = (root / "train_labeled_studies.csv").read_text().splitlines()
     rows[1] = rows[1][:-1] + "7"
@@ -427,7 +408,7 @@ def test_line_numbers_count_blank_lines_with_crlf(tmp_path, capsys):
     assert_one_error_line(code, err, "train_labeled_studies.csv:4: label '7'")
 
 
-def test_not_utf8_csv(tmp_path, capsys):
+def test_not_utf8_csv(tmp_path, capsys, write_small_mura):
     root = write_small_mura(tmp_path, SMALL, images=False)
     with open(root / "valid_image_paths.csv", "ab") as f:
         f.write(b"\xff\xfe garbage\n")
@@ -435,7 +416,7 @@ def test_not_utf8_csv(tmp_path, capsys):
     assert_one_error_line(code, err, "valid_image_paths.csv:4:", "not UTF-8")
 
 
-def test_unwritable_csv_target(tmp_path, capsys):
+def test_unwritable_csv_target(tmp_path, capsys, write_small_mura):
     root = write_small_mura(tmp_path, SMALL, images=False)
     target = tmp_path / "a_folder"
     (target / "inside").mkdir(parents=True)

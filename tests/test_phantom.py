@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from argparse import Namespace
 from collections import defaultdict
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from densenet_interp.phantom import (
     CASES,
     FIGURE1_CASES,
     DifficultyKnobs,
-    cases_command,
     generate_dataset,
     legend_probabilities,
     load_annotations,
@@ -306,7 +304,7 @@ def test_masks_for_scales_coordinates():
 
 
 def test_cases_command_writes_png_and_json(tmp_path, capsys):
-    assert cases_command(Namespace(out_dir=str(tmp_path), long_side=64, seed=0)) == 0
+    assert main(["cases", str(tmp_path), "--long-side", "64", "--seed", "0"]) == 0
     for name in CASES:
         assert (tmp_path / f"{name}.png").is_file() and (tmp_path / f"{name}.json").is_file()
     assert "cases:" in capsys.readouterr().out

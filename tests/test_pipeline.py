@@ -11,47 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from densenet_interp import images, mura, pipeline
+from densenet_interp.data import images, mura, pipeline
 from densenet_interp.errors import DataError
 
 
-def write_mura_folder(
-    parent: Path,
-    parts: tuple[str, ...] = ("XR_WRIST", "XR_FINGER"),
-    studies_per_cell: int = 2,
-    images_per_study: int = 2,
-    shape: tuple[int, int] = (40, 48),
-    seed: int = 0,
-) -> Path:
-    """A small MURA-layout folder: per split, body part and label ``studies_per_cell`` studies of noise images
-    (abnormal ones with a bright square, so a model can learn); every second image is saved as RGB."""
-    rng = np.random.default_rng(seed)
-    root = Path(parent) / "MURA-v1.1"
-    patient = 0
-    for split in ("train", "valid"):
-        image_rows, study_rows = [], []
-        for part in parts:
-            for label in (0, 1):
-                for _ in range(studies_per_cell):
-                    patient += 1
-                    study = f"MURA-v1.1/{split}/{part}/patient{patient:05d}/study1_{'positive' if label else 'negative'}/"
-                    study_rows.append(f"{study},{label}")
-                    for number in range(1, images_per_study + 1):
-                        pixels = rng.integers(0, 120, shape).astype(np.uint8)
-                        if label:
-                            pixels[shape[0] // 4 : shape[0] // 2, shape[1] // 4 : shape[1] // 2] = 250
-                        path = Path(parent) / study / f"image{number}.png"
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        picture = Image.fromarray(pixels)
-                        (picture.convert("RGB") if number % 2 == 0 else picture).save(path)
-                        image_rows.append(f"{study}image{number}.png")
-        (root / f"{split}_image_paths.csv").write_text("\n".join(image_rows) + "\n")
-        (root / f"{split}_labeled_studies.csv").write_text("\n".join(study_rows) + "\n")
-    return root
-
-
 @pytest.fixture
-def index(tmp_path):
+def index(tmp_path, write_mura_folder):
     return mura.read_mura(write_mura_folder(tmp_path / "data"))
 
 

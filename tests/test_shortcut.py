@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from densenet_interp import shortcut
+from densenet_interp.cli import main
+from densenet_interp.experiments import shortcut
 
 
 def _per_image(model: str, eval_set: str, legend_share: float, correct: float, n: int = 30, seed: int = 0):
@@ -98,14 +99,13 @@ def test_outputs_are_written_with_the_csv_last(tmp_path):
 
 
 def test_main_refuses_a_profile_without_phantom(capsys):
-    with pytest.raises(SystemExit):
-        shortcut.main(["--profile", "paper"])
+    assert main(["shortcut", "--profile", "paper"]) == 2
     assert "needs the phantom" in capsys.readouterr().err
 
 
 def test_main_reports_a_missing_standin_backbone_in_one_line_before_any_work(tmp_path, capsys):
     missing = tmp_path / "nowhere.weights.h5"
-    status = shortcut.main(["--profile", "tiny", "--results-dir", str(tmp_path), "--data-dir", str(tmp_path),
+    status = main(["shortcut", "--profile", "tiny", "--results-dir", str(tmp_path), "--data-dir", str(tmp_path),
                             "--standin-weights", str(missing)])  # fmt: skip
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "stand-in pre-trained weights not found" in err
@@ -113,17 +113,12 @@ def test_main_reports_a_missing_standin_backbone_in_one_line_before_any_work(tmp
 
 
 @pytest.mark.slow
-def test_run_shortcut_experiment_on_the_tiny_profile(tmp_path):
+def test_run_shortcut_experiment_on_the_tiny_profile(tmp_path, tiny_profile_model):
     """The whole experiment on ``tiny``: two datasets, two trainings, four evaluations, all outputs; resumable."""
-    from densenet_interp import models
-    from densenet_interp.profiles import PROFILES
+    from densenet_interp.models.weights import save_backbone_weights
 
-    tiny = PROFILES["tiny"]
     standin = tmp_path / "backbone.weights.h5"
-    backbone = models.build_compact_densenet(
-        tiny.blocks, tiny.growth_rate, tiny.image_size, include_top=False, seed=0
-    )
-    models.save_backbone_weights(backbone, standin)
+    save_backbone_weights(tiny_profile_model(include_top=False), standin)
     lines = []
     summary = shortcut.run_shortcut_experiment("tiny", tmp_path / "data", tmp_path / "results", standin,
                                                n_boot=50, log=lines.append)  # fmt: skip

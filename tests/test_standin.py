@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 
-from densenet_interp import models, standin
+from densenet_interp.cli import main
 from densenet_interp.errors import ModelFileError
+from densenet_interp.models import densenet as models
+from densenet_interp.models import standin
+from densenet_interp.models.weights import read_layer_weights
 from densenet_interp.profiles import PROFILES
 
 TINY = PROFILES["tiny"]
@@ -64,7 +66,7 @@ def test_split_validation_is_stratified_and_disjoint():
 
 def test_pretrain_command_skips_the_paper_profile(tmp_path, capsys):
     out = tmp_path / "w.weights.h5"
-    assert standin.pretrain_command(argparse.Namespace(profile="paper", out=str(out))) == 0
+    assert main(["pretrain", "--profile", "paper", "--out", str(out)]) == 0
     assert "ImageNet" in capsys.readouterr().out
     assert not out.exists()
 
@@ -73,7 +75,7 @@ def test_pretrain_command_skips_the_paper_profile(tmp_path, capsys):
 def tiny_pretrained(tmp_path_factory):
     """Run ``densenet-interp pretrain --profile tiny --out ...`` once for the tests below."""
     out = tmp_path_factory.mktemp("standin") / "backbone.weights.h5"
-    assert standin.pretrain_command(argparse.Namespace(profile="tiny", out=str(out))) == 0
+    assert main(["pretrain", "--profile", "tiny", "--out", str(out)]) == 0
     return out
 
 
@@ -87,7 +89,7 @@ def test_pretrain_writes_backbone_weights_and_card(tiny_pretrained):
     assert card["images"] == {"train": 112, "validation": 16}
     assert len(card["history"]["accuracy"]) == len(card["history"]["val_accuracy"]) == TINY.standin_epochs
     assert {"python", "numpy", "keras", "tensorflow"} <= set(card["versions"])
-    stored = models.read_layer_weights(tiny_pretrained)
+    stored = read_layer_weights(tiny_pretrained)
     assert "conv1_conv" in stored and "bn" in stored
     assert "standin_predictions" not in stored and "predictions" not in stored  # backbone only
 
@@ -96,7 +98,7 @@ def test_pretrain_writes_backbone_weights_and_card(tiny_pretrained):
 def test_build_model_loads_the_standin_backbone(tiny_pretrained):
     pretrained = models.build_model(TINY, pretrained=True, weights_path=tiny_pretrained, seed=0)
     random_init = models.build_model(TINY, pretrained=False, seed=0)
-    stored = models.read_layer_weights(tiny_pretrained)
+    stored = read_layer_weights(tiny_pretrained)
     for name, arrays in stored.items():
         layer = pretrained.get_layer(name)
         for variable, array in zip(

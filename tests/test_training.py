@@ -20,10 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from densenet_interp import cli, models, training
+from densenet_interp import cli
 from densenet_interp.errors import ModelFileError
+from densenet_interp.models import densenet as models
+from densenet_interp.models import training
+from densenet_interp.models.weights import save_backbone_weights
 from densenet_interp.profiles import PROFILES, get_model_set
-from test_pipeline import write_mura_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = dataclasses.replace(PROFILES["tiny"], image_size=32, epochs=3)
@@ -44,7 +46,8 @@ SCRIPT = textwrap.dedent(
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * int(os.environ["LOGICAL_CPUS"]))
-    from densenet_interp import pipeline, training
+    from densenet_interp.data import pipeline
+    from densenet_interp.models import training
     from densenet_interp.profiles import PROFILES
 
     if os.environ.get("SLOW"):
@@ -76,7 +79,7 @@ def _run_script(data, out: Path, **env) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
+def data(tmp_path_factory, write_mura_folder):
     base = tmp_path_factory.mktemp("training")
     return {"base": base, "mura": write_mura_folder(base, studies_per_cell=6), "cache": base / "cache"}
 
@@ -246,7 +249,7 @@ def test_pretrained_set_starts_from_standin_weights(data, tmp_path):
     backbone = models.build_compact_densenet(
         PROFILE.blocks, PROFILE.growth_rate, PROFILE.image_size, include_top=False
     )
-    weights = models.save_backbone_weights(backbone, tmp_path / "backbone.weights.h5")
+    weights = save_backbone_weights(backbone, tmp_path / "backbone.weights.h5")
     profile = dataclasses.replace(PROFILE, epochs=1)
     card = training.train_model_set(
         profile, "wrist_pretrained", data["mura"], tmp_path / "run", standin_weights=weights,

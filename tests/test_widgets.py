@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import statistics
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from densenet_interp.explain import top_channels
-from densenet_interp.widgets import Explorer, default_gallery
-from test_explain import tiny_model
+from densenet_interp.app.widgets import Explorer, default_gallery
+from densenet_interp.explain.engine import top_channels
 
 
 def radiograph(seed: int, shape=(90, 70)) -> np.ndarray:
@@ -20,7 +18,7 @@ def radiograph(seed: int, shape=(90, 70)) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def models():
+def models(tiny_model):
     return {"small": tiny_model(64), "deeper": tiny_model(64, blocks=(1, 2, 1, 1), seed=1)}
 
 
@@ -32,15 +30,7 @@ def explorer(models, tmp_path):
     return Explorer(models, images, image_size=64)
 
 
-def four_d_layers(model) -> list[str]:
-    return [
-        layer.name
-        for layer in model.layers
-        if not isinstance(layer, keras.layers.InputLayer) and len(layer.output.shape) == 4
-    ]
-
-
-def test_first_view_runs_one_forward_pass(explorer, models):
+def test_first_view_runs_one_forward_pass(explorer, models, four_d_layers):
     assert explorer.forward_passes == 1
     assert explorer.png.startswith(b"\x89PNG") and explorer.view.value == explorer.png
     state = explorer.state()
@@ -67,7 +57,7 @@ def test_channels_rank_and_opacity_change_the_picture_only(explorer, models):
     assert explorer.png != before and len(explorer.state()["channels"]) == 4
     explorer.rank_control.value = "max"
     images = explorer._inputs[("first", 64)][1]
-    activation = explorer.cache.get(models["small"], images).activations["conv2_block1_concat"]
+    activation = explorer.cache.get(models["small"], images).activations["conv2_block1_concat"][0]
     assert explorer.state()["channels"] == top_channels(activation, 4, "max")[0].tolist()
     before = explorer.png
     explorer.alpha_control.value = 0.9
@@ -75,7 +65,24 @@ def test_channels_rank_and_opacity_change_the_picture_only(explorer, models):
     assert explorer.forward_passes == 1
 
 
-def test_images_and_models_cost_one_pass_each_then_come_from_the_cache(explorer, models):
+def test_the_map_dropdown_lists_the_registry_and_shows_the_chosen_map(explorer, models):
+    from densenet_interp.explain.methods import METHODS
+
+    assert list(explorer.method_control.options) == list(METHODS) and explorer.state()["method"] == "cam"
+    cam_picture = explorer.png
+    explorer.method_control.value = "gradcam"  # as a user picking another map
+    assert explorer.state()["method"] == "gradcam" and explorer.png != cam_picture
+    assert explorer.forward_passes == 1 and explorer.cache.derived_computations == 2  # cam, then gradcam
+    explorer.set(layer="conv2_block1_concat", method="cam")
+    explorer.set(method="gradcam")  # the map is kept with the image's entry: not computed again
+    assert explorer.cache.derived_computations == 2 and explorer.forward_passes == 1
+    explorer.set(method="cam", layer="conv1_relu")
+    assert explorer.png == cam_picture  # back to the default picture
+    with pytest.raises(ValueError, match=r"unknown map 'nope'; expected one of \['cam', 'gradcam'"):
+        explorer.set(method="nope")
+
+
+def test_images_and_models_cost_one_pass_each_then_come_from_the_cache(explorer, models, four_d_layers):
     explorer.set(image="second")
     assert explorer.forward_passes == 2
     explorer.set(image="from disk")  # read from its path on first use
@@ -135,31 +142,17 @@ def test_redraws_after_the_first_are_fast(explorer):
     assert explorer.forward_passes == 1
 
 
-def _write_mura(root, rows):
-    """A minimal MURA-v1.1 folder: rows of (split, body part, patient, label), one study with one image each."""
-    mura = root / "MURA-v1.1"
-    for split in ("train", "valid"):
-        study_lines, image_lines = [], []
-        for row_split, part, patient, label in rows:
-            if row_split != split:
-                continue
-            study = f"MURA-v1.1/{split}/{part}/{patient}/study1_{'positive' if label else 'negative'}/"
-            (root / study).mkdir(parents=True)
-            Image.fromarray(radiograph(len(study_lines))).save(root / study / "image1.png")
-            study_lines.append(f"{study},{label}")
-            image_lines.append(f"{study}image1.png")
-        (mura / f"{split}_labeled_studies.csv").write_text("\n".join(study_lines) + "\n")
-        (mura / f"{split}_image_paths.csv").write_text("\n".join(image_lines) + "\n")
-    return mura
-
-
-def test_default_gallery_takes_validation_images_in_turn_over_parts_and_labels(tmp_path):
+def test_default_gallery_takes_validation_images_in_turn_over_parts_and_labels(tmp_path, write_small_mura):
     from densenet_interp.profiles import get_profile
 
     rows = [("train", "XR_WRIST", "patient00001", 1)]
     rows += [("valid", "XR_WRIST", f"patient1118{i}", i % 2) for i in range(4)]
     rows += [("valid", "XR_FINGER", "patient11190", 1)]
-    mura = _write_mura(tmp_path, rows)
+    studies = [
+        (split, part, patient, f"study1_{'positive' if label else 'negative'}", 1)
+        for split, part, patient, label in rows
+    ]  # one study with one image each
+    mura = write_small_mura(tmp_path, studies)
     gallery = default_gallery(get_profile("paper"), mura, n_validation=4)  # paper profile: no case paths set
     names = list(gallery)
     assert len(names) == 4

@@ -3,6 +3,10 @@
 Everything a profile produces sits under ``results/<profile>/`` and ``data/<profile>/`` so that profiles never
 overwrite each other and Make can tell what is up to date. ``DENSENET_INTERP_RESULTS`` and
 ``DENSENET_INTERP_DATA`` override the two roots (the end-to-end test uses them to run in a temporary folder).
+
+Every artefact name is defined here, once: :class:`Layout` names a profile's folders and files and hands out
+:class:`RunFiles`, the files of one training run. Writers go through :func:`atomic_path` (or
+:func:`write_text_atomic`, :func:`write_csv_atomic`), so a reader never sees a half-written file.
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,11 +34,52 @@ def data_root() -> Path:
 
 
 @dataclass(frozen=True)
+class RunFiles:
+    """The files of one training run folder (``results/<profile>/models/<model set>/``).
+
+    What each file holds, and when it is written, is described in :mod:`densenet_interp.models.training`.
+    """
+
+    folder: Path
+
+    @property
+    def model(self) -> Path:
+        return self.folder / "model.keras"
+
+    @property
+    def card(self) -> Path:
+        return self.folder / "card.json"
+
+    @property
+    def history(self) -> Path:
+        return self.folder / "history.csv"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.folder / "checkpoints"
+
+    @property
+    def resume(self) -> Path:
+        return self.checkpoints / "resume.npz"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.folder / "tensorboard"
+
+    def epoch_weights(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:03d}.weights.h5"
+
+    def finished(self) -> bool:
+        """A run is finished when its model and its card are both written (the model last)."""
+        return self.model.is_file() and self.card.is_file()
+
+
+@dataclass(frozen=True)
 class Layout:
     """The artefact names of one profile's run, relative to its results and data folders."""
 
     results: Path
-    data: Path
+    data: Path | None = None  # None where only results are needed (the explorer, the shortcut's outputs)
 
     @classmethod
     def for_profile(cls, profile: str) -> Layout:
@@ -52,21 +101,21 @@ class Layout:
         return self.data / "standin"
 
     # --- models ---
+    @property
+    def models_dir(self) -> Path:
+        return self.results / "models"
+
     def model_dir(self, model_set: str) -> Path:
-        return self.results / "models" / model_set
+        """A training run's folder: a model set's, ``standin_pretrain`` or ``shortcut_<variant>``."""
+        return self.models_dir / model_set
 
-    def model_file(self, model_set: str) -> Path:
-        return self.model_dir(model_set) / "model.keras"
-
-    def card_file(self, model_set: str) -> Path:
-        return self.model_dir(model_set) / "card.json"
-
-    def history_file(self, model_set: str) -> Path:
-        return self.model_dir(model_set) / "history.csv"
+    def run(self, model_set: str) -> RunFiles:
+        """The files of ``model_set``'s training run (``model.keras``, ``card.json``, ``history.csv``...)."""
+        return RunFiles(self.model_dir(model_set))
 
     @property
     def standin_weights(self) -> Path:
-        return self.results / "models" / "standin_pretrain" / "backbone.weights.h5"
+        return self.model_dir("standin_pretrain") / "backbone.weights.h5"
 
     # --- outputs ---
     @property
@@ -118,4 +167,11 @@ def write_text_atomic(target: str | Path, text: str) -> Path:
     """Write ``text`` to ``target`` atomically (temporary file, then rename)."""
     with atomic_path(target) as tmp:
         tmp.write_text(text)
+    return Path(target)
+
+
+def write_csv_atomic(frame: pd.DataFrame, target: str | Path, **to_csv_kwargs) -> Path:
+    """Write ``frame.to_csv(..., **to_csv_kwargs)`` to ``target`` atomically (temporary file, then rename)."""
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, **to_csv_kwargs)
     return Path(target)

@@ -20,9 +20,9 @@ legends, side markers, rectangular frames, inverted polarity). Modules, one job 
 ``knobs``           :class:`DifficultyKnobs` and the legend-label correlation
 ``radiograph``      one study: all random choices in a fixed order, all views, annotations
 ``plan``            study counts (Table 2 x scale), patients, numbering, CSV order, images per study
-``dataset``         :func:`generate_dataset`, the CLI ``phantom`` command
-``masks``           :func:`load_annotations`, :func:`masks_for`
-``cases``           the paper's named cases (:data:`CASES`, :func:`render_case`), the CLI ``cases`` command
+``dataset``         :func:`generate_dataset` (the CLI's ``phantom`` command)
+``masks``           :func:`load_annotations`, :func:`masks_for`, :func:`resize_mask`; :data:`REGIONS`
+``cases``           the paper's named cases (:data:`CASES`, :func:`render_case`, :func:`write_cases`)
 ==================  =========================================================================================
 
 Output (``generate_dataset(out_dir, scale, seed=0, long_side=512, legend_correlation=None, workers=None,
@@ -64,8 +64,8 @@ used is the CSV label (after label noise), i.e. what a model is trained on.
 
 from __future__ import annotations
 
-from .cases import CASES, FIGURE1_CASES, cases_command, render_case
-from .dataset import generate_dataset, phantom_command
+from .cases import CASES, FIGURE1_CASES, render_case, write_cases
+from .dataset import generate_dataset
 from .knobs import DEFAULT_LEGEND_CORRELATION, DifficultyKnobs, legend_probabilities
 from .lesions import KIND_MIX, KINDS
 from .masks import load_annotations, masks_for
@@ -77,11 +77,10 @@ __all__ = [
     "KINDS",
     "KIND_MIX",
     "DifficultyKnobs",
-    "cases_command",
     "generate_dataset",
     "legend_probabilities",
     "load_annotations",
     "masks_for",
-    "phantom_command",
     "render_case",
+    "write_cases",
 ]

@@ -7,7 +7,6 @@ frame, polarity); everything else (the patient's limb, exact positioning, noise)
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,18 +160,18 @@ def render_case(name: str, long_side: int = 512, seed: int = 0) -> tuple[np.ndar
     return img, {**ann, "case": name, "description": spec.description}
 
 
-def cases_command(args) -> int:
-    """``densenet-interp cases OUT_DIR``: write ``<name>.png`` and ``<name>.json`` for every named case."""
+def write_cases(out_dir: str | Path, long_side: int = 512, seed: int = 0) -> list[Path]:
+    """Write ``<name>.png`` and ``<name>.json`` (its annotation) for every named case; return the PNG paths."""
     from .dataset import check_long_side
 
-    check_long_side(args.long_side)
-    out = Path(args.out_dir)
+    check_long_side(long_side)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    written = []
     for name in CASE_SPECS:
-        img, ann = render_case(name, long_side=args.long_side, seed=args.seed)
+        img, ann = render_case(name, long_side=long_side, seed=seed)
         with atomic_path(out / f"{name}.png") as tmp:
             Image.fromarray(img).save(tmp, format="PNG", compress_level=6)
         write_text_atomic(out / f"{name}.json", json.dumps(ann, indent=1) + "\n")
-    print(f"cases: wrote {len(CASE_SPECS)} cases to {out} in {time.perf_counter() - start:.1f} s")
-    return 0
+        written.append(out / f"{name}.png")
+    return written

@@ -13,7 +13,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -169,23 +168,3 @@ def _write_indexes(root: Path, studies: list[PlannedStudy], rows: list[tuple[str
 
 def dataset_size_bytes(root: Path) -> int:
     return sum(f.stat().st_size for f in Path(root).rglob("*") if f.is_file())
-
-
-def phantom_command(args) -> int:
-    """``densenet-interp phantom OUT_DIR``: generate the dataset and print a one-line summary."""
-    start = time.perf_counter()
-    root = generate_dataset(
-        args.out_dir,
-        scale=args.scale,
-        seed=args.seed,
-        long_side=args.long_side,
-        legend_correlation=args.legend_correlation,
-        workers=args.workers,
-    )
-    manifest = json.loads((root / MANIFEST_FILE).read_text())
-    megabytes = dataset_size_bytes(root) / 1e6
-    print(
-        f"phantom: wrote {manifest['studies']} studies, {manifest['images']} images to {root} "
-        f"in {time.perf_counter() - start:.1f} s ({megabytes:.1f} MB)"
-    )
-    return 0

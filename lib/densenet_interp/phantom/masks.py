@@ -3,6 +3,10 @@
 Polygons are in pixel coordinates of the saved image, with pixel ``(row i, column j)`` covering
 ``[j, j + 1) x [i, i + 1)``. ``masks_for`` fills them at the image's shape or at any other ``size`` by
 scaling coordinates, which is how CAMs at model resolution are compared with the ground truth.
+:func:`resize_mask` scales a mask already rasterised (e.g. cut to a crop box) as images are scaled.
+
+:data:`REGIONS` is the one list of ground-truth regions; every consumer (the case figures, the localisation
+measures) imports it from here.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from PIL import Image, ImageDraw
 from ..errors import DataError
 from .dataset import ANNOTATIONS_FILE
 
-MASK_NAMES = ("lesion", "legend", "frame", "anatomy")
+REGIONS = ("lesion", "legend", "frame", "anatomy")
+"""The ground-truth regions of every annotated image, in this order; "lesion" is the abnormality itself."""
 
 
 def load_annotations(mura_root: str | Path) -> dict:
@@ -69,7 +74,7 @@ def masks_for(annotation: dict, size: tuple[int, int] | None = None) -> dict[str
     if out_h < 1 or out_w < 1:
         raise ValueError(f"mask size must be positive (height, width), got {size}")
     sx, sy = out_w / w, out_h / h
-    masks = {name: _fill(annotation.get(name) or [], (out_h, out_w), sx, sy) for name in MASK_NAMES}
+    masks = {name: _fill(annotation.get(name) or [], (out_h, out_w), sx, sy) for name in REGIONS}
     box = annotation.get("frame_box")
     if box is not None and annotation.get("frame_style") == "collimation":
         inside = np.zeros((out_h, out_w), bool)
@@ -78,3 +83,20 @@ def masks_for(annotation: dict, size: tuple[int, int] | None = None) -> dict[str
         masks["anatomy"] &= inside
         masks["lesion"] &= inside
     return masks
+
+
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """A boolean mask scaled to ``(size, size)`` as images are (stretched); a pixel is in if half its area is.
+
+    The mask is resampled bilinearly as an image of 0 and 255 and thresholded at 128, so an output pixel
+    belongs to the region when at least half of it is covered by the region. Nearest neighbour would instead
+    keep or drop a line thinner than the scale step depending on where the sampling grid falls (its phase),
+    so a frame line or a thin fracture could vanish or thicken from one image size to the next.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2 or mask.size == 0:
+        raise ValueError(f"expected a non-empty 2-D mask, got shape {mask.shape}")
+    if mask.shape == (size, size):
+        return mask.copy()
+    scaled = Image.fromarray(mask.astype(np.uint8) * 255).resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(scaled) >= 128

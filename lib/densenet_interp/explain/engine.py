@@ -1,39 +1,49 @@
-"""The explanation engine: prediction, stage activations and class activation map (CAM) from ONE forward pass.
+"""The explanation engine: ONE activation capture, ONE class activation map (CAM), ONE result type.
 
-Built the way the keras.io Grad-CAM example builds its ``grad_model``: a multi-output ``keras.Model`` over the
-trained model's own layers returns intermediate activations beside the prediction, so a single forward pass
-gives everything the paper's case figures show (section 3, Figure 3):
+Built the way the keras.io Grad-CAM example builds its ``grad_model`` and pytorch-grad-cam its ``BaseCAM``: an
+:class:`Explainer` wraps a trained model in a multi-output ``keras.Model`` over the model's own layers, so a
+single forward pass returns the prediction beside the activations of a chosen layer set (:data:`LAYER_SETS`):
 
-- the sigmoid probability of "abnormal" and its logit;
-- the activations at the end of each stage: the initial convolution (``conv1_relu``) and the end of dense
-  blocks 1-4 (the last ``conv{2..5}_block*_concat``), found by name with
-  :func:`densenet_interp.models.stage_layer_names`;
-- the final feature maps (``relu``) and the CAM of Zhou et al. (2016):
-  ``cam[y, x] = sum_c w_c * final[y, x, c]`` with ``w`` the kernel of the ``predictions`` Dense layer,
-  upsampled bilinearly (``tf.image.resize``) to the input size.
+- ``stages`` (the default): the paper's case figures (section 3, Figure 3): the end of each stage, i.e. the
+  initial convolution (``conv1_relu``) and the end of dense blocks 1-4 (the last ``conv{2..5}_block*_concat``),
+  found by name with :func:`densenet_interp.models.densenet.stage_layer_names`, and the final maps (``relu``);
+- ``all``: every layer with a 4-D output, for the explorer's layer slider (a superset of ``stages``).
+
+Every pass gives an :class:`Explanation`: the sigmoid probability of "abnormal", its logit, the captured
+activations by layer name, and the CAM of Zhou et al. (2016), computed in one place (the traced
+``Explainer._graph``): ``cam[y, x] = sum_c w_c * final[y, x, c]`` (``tf.tensordot``) with ``w`` the kernel of
+the ``predictions`` Dense layer, upsampled bilinearly (``tf.image.resize``) to the input size.
 
 The CAM is **signed** and **excludes the bias**. Because the head is ``sigmoid(w . GAP(final) + b)``, the
 logit is exactly ``mean(cam_lowres) + b``: the bias is a constant offset spread evenly over the image, so it
 changes no map's shape; add ``b`` to every pixel to get a map whose spatial mean is the logit. The engine
 computes the logit independently (from the head's own pooled input) so that tests can check this identity.
 
-Beyond the paper: :func:`gradcam` (Grad-CAM and Grad-CAM++ on any layer, via ``tf.GradientTape``) and
-:class:`ActivationCache` / :func:`layer_activations` (every layer with a 4-D output from one forward pass,
-cached per model and image, for the explorer's layer slider).
+For gradient methods the engine also captures gradients: :meth:`Explainer.activations_and_gradients` gives a
+layer's activations and the gradient of the target (logit or probability) with respect to them, from one
+``tf.GradientTape`` pass. Saliency methods themselves (CAM, Grad-CAM, Grad-CAM++, random) are small units in
+:mod:`densenet_interp.explain.methods`, registered there; metrics live in :mod:`densenet_interp.evaluate`.
+
+Around the engine: :func:`explainer_for` (one explainer per model and layer set, built once),
+:func:`iter_explanations` (explain many images a batch at a time: the one loop of the tables and the CLI) and
+:class:`ActivationCache` (every-layer explanations of single images, cached per model and image content: one
+forward pass per pair, for the explorer).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .errors import ModelFileError
+from ..errors import ModelFileError
 
 STAGES = ("initial_conv", "block1", "block2", "block3", "block4")
 """The activation panels (c)-(g) of the paper's case figures, in order."""
@@ -41,12 +51,15 @@ STAGES = ("initial_conv", "block1", "block2", "block3", "block4")
 FINAL = "final"
 """The last feature maps (``relu``), the ones the CAM weighs."""
 
+LAYER_SETS = ("stages", "all")
+"""What an :class:`Explainer` captures: the five :data:`STAGES` and the final maps, or every 4-D layer."""
+
 RANKS = ("mean", "max")
 """How :func:`top_channels` ranks channels: by mean activation over space (the default) or by maximum."""
 
 HEAD = "predictions"
 TARGETS = ("logit", "probability")
-GRADCAM_METHODS = ("gradcam", "gradcam++")
+"""What gradients are taken of: the logit of "abnormal" (the default) or its probability."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -54,7 +67,7 @@ GRADCAM_METHODS = ("gradcam", "gradcam++")
 # ----------------------------------------------------------------------------------------------------------
 def explained_layers(model: keras.Model) -> dict[str, str]:
     """``{stage: layer name}`` for the five stages and ``final``; ModelFileError naming what is missing."""
-    from .models import stage_layer_names
+    from ..models.densenet import stage_layer_names
 
     found = stage_layer_names(model)
     missing = [stage for stage in (*STAGES, FINAL) if stage not in found]
@@ -64,6 +77,31 @@ def explained_layers(model: keras.Model) -> dict[str, str]:
             "layer names: conv1_relu, conv2..conv5_block*_concat and relu"
         )
     return {stage: found[stage] for stage in (*STAGES, FINAL)}
+
+
+def captured_layers(model: keras.Model, layers: str = "stages") -> tuple[str, ...]:
+    """The names of the layers an explainer of ``model`` captures for the layer set ``layers``, in model order.
+
+    ``stages``: the five stages and the final maps; ``all``: every layer with a single 4-D output (the input
+    layer excepted; a layer used more than once has no single output and is left out, the models of this
+    project have none), which includes the stages.
+    """
+    if layers not in LAYER_SETS:
+        raise ValueError(f"layers must be one of {LAYER_SETS}, got {layers!r}")
+    stage_names = set(explained_layers(model).values())
+    return tuple(
+        layer.name
+        for layer in model.layers
+        if layer.name in stage_names
+        or (layers == "all" and not isinstance(layer, keras.layers.InputLayer) and _single_4d_output(layer))
+    )
+
+
+def _single_4d_output(layer: keras.layers.Layer) -> bool:
+    try:
+        return len(layer.output.shape) == 4
+    except (AttributeError, ValueError):  # a layer called several times has no single output
+        return False
 
 
 def _producer(tensor) -> keras.layers.Layer:
@@ -128,23 +166,23 @@ def upsample(maps: np.ndarray | tf.Tensor, size: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The one-pass explanation
+# The one result type
 # ----------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Explanation:
     """Everything one forward pass yields for a batch of N images (all arrays float32, batch first).
 
     ``inputs`` is the model input ``(N, S, S, 3)`` (pixels 0..255; the model normalises internally).
-    ``stages`` maps each of :data:`STAGES` to its activations ``(N, h, w, c)``; ``final`` is ``(N, h, w, C)``.
-    ``cam_lowres`` ``(N, h, w)`` and ``cam`` ``(N, S, S)`` are signed and exclude ``cam_bias`` (see module
-    docstring): ``logit == cam_lowres.mean(axis=(1, 2)) + cam_bias``.
+    ``activations`` maps each captured layer's name (model order) to its activations ``(N, h, w, c)``;
+    ``layer_names`` is ``{stage: layer name}`` for :data:`STAGES` and :data:`FINAL`, and :attr:`stages` and
+    :attr:`final` read those layers. ``cam_lowres`` ``(N, h, w)`` and ``cam`` ``(N, S, S)`` are signed and
+    exclude ``cam_bias`` (see module docstring): ``logit == cam_lowres.mean(axis=(1, 2)) + cam_bias``.
     """
 
     inputs: np.ndarray
     probability: np.ndarray
     logit: np.ndarray
-    stages: dict[str, np.ndarray]
-    final: np.ndarray
+    activations: dict[str, np.ndarray]
     cam_lowres: np.ndarray
     cam: np.ndarray
     cam_weights: np.ndarray
@@ -154,25 +192,51 @@ class Explanation:
     def __len__(self) -> int:
         return len(self.probability)
 
+    @property
+    def stages(self) -> dict[str, np.ndarray]:
+        """``{stage: activations (N, h, w, c)}`` for the five :data:`STAGES`, in order."""
+        return {stage: self.activations[self.layer_names[stage]] for stage in STAGES}
 
+    @property
+    def final(self) -> np.ndarray:
+        """The final maps ``(N, h, w, C)``, the ones the CAM weighs."""
+        return self.activations[self.layer_names[FINAL]]
+
+    @property
+    def captured(self) -> list[str]:
+        """The names of the captured layers, in model order."""
+        return list(self.activations)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The one capture
+# ----------------------------------------------------------------------------------------------------------
 class Explainer:
     """Explains a trained model: build once (the multi-output model is traced once), call :meth:`explain`.
 
-    ``multi_model`` returns, in one forward pass, the probability, the head's pooled input, the five stage
-    activations and the final maps; :meth:`explain` adds the CAM inside the same traced function, so the whole
-    explanation costs about one ``model.predict_on_batch`` (``benchmarks/explain_ratio.py`` measures it).
+    ``multi_model`` returns, in one forward pass, the probability, the head's pooled input and the activations
+    of the captured layers (``layers``, one of :data:`LAYER_SETS`); :meth:`explain` adds the CAM inside the same
+    traced function, so an explanation of the stages costs about one ``model.predict_on_batch``
+    (``benchmarks/explain_ratio.py`` measures it). :meth:`activations_and_gradients` is the gradient capture
+    that Grad-CAM-like methods (:mod:`densenet_interp.explain.methods`) build on.
     """
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, layers: str = "stages"):
         # No reference to ``model`` itself is kept (the layers are shared), so the per-model caches below can
         # hold explainers without keeping models alive.
         self.model_name = model.name
+        self.layers = layers
+        self.captured = captured_layers(model, layers)
         self.layer_names = explained_layers(model)
         self.head = cam_head(model, self.layer_names[FINAL])
         self.input_size = _input_size(model)
-        outputs = {"probability": model.outputs[0], "pooled": self.head.input}
-        outputs.update({stage: model.get_layer(name).output for stage, name in self.layer_names.items()})
-        self.multi_model = keras.Model(model.inputs, outputs, name=f"{model.name}_explained")
+        outputs = {
+            "probability": model.outputs[0],
+            "pooled": self.head.input,
+            "activations": {name: model.get_layer(name).output for name in self.captured},
+        }
+        suffix = "explained" if layers == "stages" else f"{layers}_layers"
+        self.multi_model = keras.Model(model.inputs, outputs, name=f"{model.name}_{suffix}")
         spec = tf.TensorSpec((None, self.input_size, self.input_size, 3), tf.float32)
         self._forward = tf.function(self._graph, input_signature=[spec])
         self._grad_models: dict[str, keras.Model] = {}
@@ -189,11 +253,16 @@ class Explainer:
         bias = tf.convert_to_tensor(self.head.bias)
         return tf.linalg.matvec(pooled, kernel[:, 0]) + bias[0]
 
-    def _graph(self, batch: tf.Tensor) -> dict[str, tf.Tensor]:
-        """The traced explanation: one call of ``multi_model``, then CAM and logit from its outputs."""
+    def _graph(self, batch: tf.Tensor) -> dict:
+        """The traced explanation: one call of ``multi_model``, then CAM and logit from its outputs.
+
+        This is the one place the CAM is computed (``tf.tensordot`` of the final maps with the head's kernel,
+        bilinear ``tf.image.resize`` to the input size).
+        """
         out = self.multi_model(batch, training=False)
+        final = out["activations"][self.layer_names[FINAL]]
         kernel = tf.convert_to_tensor(self.head.kernel)
-        cam_lowres = tf.tensordot(out[FINAL], kernel[:, 0], axes=[[3], [0]])
+        cam_lowres = tf.tensordot(final, kernel[:, 0], axes=[[3], [0]])
         size = (self.input_size, self.input_size)
         cam = tf.image.resize(cam_lowres[..., tf.newaxis], size, method="bilinear")[..., 0]
         return {**out, "logit": self._logit(out["pooled"]), "cam_lowres": cam_lowres, "cam": cam}
@@ -201,14 +270,13 @@ class Explainer:
     def explain(self, batch: np.ndarray) -> Explanation:
         """One forward pass over ``batch`` (float32 ``(N, S, S, 3)``, pixels 0..255) -> :class:`Explanation`."""
         batch = _check_batch(batch, self.input_size)
-        out = {key: value.numpy() for key, value in self._forward(tf.constant(batch)).items()}
+        out = tf.nest.map_structure(lambda value: value.numpy(), self._forward(tf.constant(batch)))
         weights, bias = self.cam_weights
         return Explanation(
             inputs=batch,
             probability=out["probability"].reshape(len(batch)),
             logit=out["logit"],
-            stages={stage: out[stage] for stage in STAGES},
-            final=out[FINAL],
+            activations={name: out["activations"][name] for name in self.captured},
             cam_lowres=out["cam_lowres"],
             cam=out["cam"],
             cam_weights=weights,
@@ -217,13 +285,13 @@ class Explainer:
         )
 
     # ------------------------------------------------------------------------------------------------------
-    # Grad-CAM / Grad-CAM++ (beyond the paper)
+    # The gradient capture (Grad-CAM and its kin, beyond the paper)
     # ------------------------------------------------------------------------------------------------------
-    def _grad_model(self, layer_name: str) -> tuple[keras.Model, str]:
-        """A model returning ``layer_name``'s output and the pooled head input; stages reuse ``multi_model``."""
-        for stage, name in self.layer_names.items():
-            if name == layer_name:
-                return self.multi_model, stage
+    def _grad_model(self, layer_name: str) -> keras.Model:
+        """A model returning ``layer_name``'s output and the pooled head input; captured layers reuse
+        ``multi_model``, any other layer before the head gets a sub-model (built once)."""
+        if layer_name in self.captured:
+            return self.multi_model
         if layer_name not in self._grad_models:
             try:
                 layer = self.multi_model.get_layer(layer_name)  # every layer up to the head is in multi_model
@@ -235,72 +303,63 @@ class Explainer:
                 raise ValueError(
                     f"layer {layer_name!r} has output shape {layer.output.shape}; Grad-CAM needs (N, h, w, c) maps"
                 )
-            outputs = {"layer": layer.output, "pooled": self.head.input}
+            outputs = {"activations": {layer_name: layer.output}, "pooled": self.head.input}
             self._grad_models[layer_name] = keras.Model(self.multi_model.inputs, outputs)
-        return self._grad_models[layer_name], "layer"
+        return self._grad_models[layer_name]
 
-    def gradcam(
-        self, batch: np.ndarray, layer_name: str, target: str = "logit", method: str = "gradcam"
-    ) -> np.ndarray:
-        """Grad-CAM (Selvaraju et al. 2017) or Grad-CAM++ (Chattopadhyay et al. 2018) maps ``(N, h, w)``.
+    def activations_and_gradients(
+        self, batch: np.ndarray, layer_name: str, target: str = "logit"
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """``layer_name``'s activations ``A`` ``(N, h, w, c)`` and ``d target / d A``, from one taped pass.
 
-        ``target`` is the logit (default) or the probability of "abnormal"; the maps are at the layer's
-        resolution, non-negative and unnormalised (use :func:`upsample` to overlay them). Grad-CAM weighs
-        channel ``c`` by the spatial mean of ``d target / d A_c``; Grad-CAM++ uses the closed form of its
-        paper (second and third derivatives as powers of the first, exact for an exponential of the target).
+        ``target`` is the logit (default) or the probability of "abnormal", per image: examples are independent
+        (inference mode), so ``d sum(score) / d A_n = d score_n / d A_n``.
         """
         if target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-        if method not in GRADCAM_METHODS:
-            raise ValueError(f"method must be one of {GRADCAM_METHODS}, got {method!r}")
-        grad_model, key = self._grad_model(layer_name)
+        grad_model = self._grad_model(layer_name)
         batch = tf.constant(_check_batch(batch, self.input_size))
         with tf.GradientTape() as tape:
             tape.watch(batch)  # record the graph even if the model's weights are frozen
             out = grad_model(batch, training=False)
-            activation = out[key]
+            activation = out["activations"][layer_name]
             logit = self._logit(out["pooled"])
             score = logit if target == "logit" else tf.sigmoid(logit)
-        # Examples are independent (inference mode), so d sum(score) / d A_n = d score_n / d A_n.
-        grads = tape.gradient(score, activation)
-        if method == "gradcam":
-            channel_weights = tf.reduce_mean(grads, axis=(1, 2))
-        else:
-            grads2, grads3 = grads**2, grads**3
-            denominator = 2.0 * grads2 + tf.reduce_sum(activation, axis=(1, 2), keepdims=True) * grads3
-            alpha = grads2 / tf.where(denominator != 0.0, denominator, tf.ones_like(denominator))
-            channel_weights = tf.reduce_sum(alpha * tf.nn.relu(grads), axis=(1, 2))
-        heatmap = tf.einsum("nhwc,nc->nhw", activation, channel_weights)
-        return tf.nn.relu(heatmap).numpy()
+        return activation, tape.gradient(score, activation)
 
 
 _EXPLAINERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def explainer_for(model: keras.Model) -> Explainer:
-    """The :class:`Explainer` of ``model``, built on first use and kept as long as the model lives."""
-    if model not in _EXPLAINERS:
-        _EXPLAINERS[model] = Explainer(model)
-    return _EXPLAINERS[model]
+def explainer_for(model: keras.Model, layers: str = "stages") -> Explainer:
+    """The :class:`Explainer` of ``model`` for ``layers``, built on first use and kept as long as the model
+    lives (building one costs a graph trace; an ``all`` explainer costs a few times more)."""
+    if layers not in LAYER_SETS:
+        raise ValueError(f"layers must be one of {LAYER_SETS}, got {layers!r}")
+    explainers = _EXPLAINERS.setdefault(model, {})
+    if layers not in explainers:
+        explainers[layers] = Explainer(model, layers)
+    return explainers[layers]
 
 
-def gradcam(
-    model: keras.Model | Explainer,
-    batch: np.ndarray,
-    layer_name: str,
-    target: str = "logit",
-    method: str = "gradcam",
-) -> np.ndarray:
-    """Grad-CAM maps ``(N, h, w)`` of ``layer_name``; see :meth:`Explainer.gradcam`. Shares the explainer."""
-    explainer = model if isinstance(model, Explainer) else explainer_for(model)
-    return explainer.gradcam(batch, layer_name, target=target, method=method)
+def iter_explanations(
+    explainer: Explainer, images_u8: Iterable[np.ndarray], batch_size: int = 16
+) -> Iterator[tuple[int, Explanation]]:
+    """Explain images ``batch_size`` at a time: yields ``(start, explanation)``, one forward pass per batch.
 
+    ``images_u8`` is a ``uint8 (N, S, S)`` array or any iterable of ``uint8 (S, S)`` model-size images; it is
+    read lazily (a batch is explained as soon as it is full), so a caller may prepare images on the fly.
+    ``explanation`` covers images ``start`` to ``start + len(explanation)`` (the last batch may be smaller).
+    """
+    from ..data.images import to_model_input
 
-def gradcam_plus_plus(
-    model: keras.Model | Explainer, batch: np.ndarray, layer_name: str, target: str = "logit"
-) -> np.ndarray:
-    """Grad-CAM++ maps ``(N, h, w)`` of ``layer_name``; see :meth:`Explainer.gradcam`."""
-    return gradcam(model, batch, layer_name, target=target, method="gradcam++")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    images = iter(images_u8)
+    start = 0
+    while chunk := list(itertools.islice(images, batch_size)):
+        yield start, explainer.explain(to_model_input(np.stack(chunk)))
+        start += len(chunk)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -326,86 +385,8 @@ def top_channels(activation: np.ndarray, k: int = 16, rank: str = "mean") -> tup
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Every layer, for the explorer: one forward pass per (model, image), cached
+# Every layer of single images, for the explorer: one forward pass per (model, image), cached
 # ----------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ImageActivations:
-    """One image's activations at every layer with a 4-D output, and its prediction and CAM.
-
-    ``activations`` maps layer names (in model order) to ``(h, w, c)``; ``cam`` is ``(S, S)`` and
-    ``cam_lowres`` ``(h, w)``, as in :class:`Explanation`; ``stage_layers`` is ``{stage: layer name}``.
-    """
-
-    activations: dict[str, np.ndarray]
-    probability: float
-    logit: float
-    cam_lowres: np.ndarray
-    cam: np.ndarray
-    stage_layers: dict[str, str]
-
-    @property
-    def layer_names(self) -> list[str]:
-        return list(self.activations)
-
-
-class LayerActivations:
-    """A multi-output model over every layer with a 4-D output (the input layer excepted), plus the head.
-
-    Calling it runs one forward pass of one image and returns :class:`ImageActivations`. Layers used more than
-    once (no single output) are left out; the models of this project have none.
-    """
-
-    def __init__(self, model: keras.Model):
-        self.explainer = explainer_for(model)
-        self.layer_names: tuple[str, ...] = tuple(
-            layer.name
-            for layer in model.layers
-            if not isinstance(layer, keras.layers.InputLayer) and _single_4d_output(layer)
-        )
-        outputs = {"probability": model.outputs[0], "pooled": self.explainer.head.input}
-        outputs.update({name: model.get_layer(name).output for name in self.layer_names})
-        self.multi_model = keras.Model(model.inputs, outputs, name=f"{model.name}_all_layers")
-        size = self.explainer.input_size
-        self._forward = tf.function(
-            lambda x: self.multi_model(x, training=False),
-            input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)],
-        )
-
-    def __call__(self, image_batch: np.ndarray) -> ImageActivations:
-        batch = _check_batch(image_batch, self.explainer.input_size)
-        if len(batch) != 1:
-            raise ValueError(f"expected one image (batch of 1), got a batch of {len(batch)}")
-        out = {key: value.numpy()[0] for key, value in self._forward(tf.constant(batch)).items()}
-        weights, bias = self.explainer.cam_weights
-        final = out[self.explainer.layer_names[FINAL]]
-        cam_lowres = final @ weights
-        return ImageActivations(
-            activations={name: out[name] for name in self.layer_names},
-            probability=float(out["probability"].reshape(-1)[0]),
-            logit=float(out["pooled"] @ weights + bias),
-            cam_lowres=cam_lowres,
-            cam=upsample(cam_lowres[np.newaxis], self.explainer.input_size)[0],
-            stage_layers=dict(self.explainer.layer_names),
-        )
-
-
-def _single_4d_output(layer: keras.layers.Layer) -> bool:
-    try:
-        return len(layer.output.shape) == 4
-    except (AttributeError, ValueError):  # a layer called several times has no single output
-        return False
-
-
-_LAYER_ACTIVATIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def layer_activations(model: keras.Model) -> LayerActivations:
-    """The every-layer multi-output model of ``model``, built once per model (it costs a graph trace)."""
-    if model not in _LAYER_ACTIVATIONS:
-        _LAYER_ACTIVATIONS[model] = LayerActivations(model)
-    return _LAYER_ACTIVATIONS[model]
-
-
 def image_key(image: np.ndarray) -> str:
     """A content hash of an array (shape, dtype and bytes), so equal images share a cache entry."""
     array = np.ascontiguousarray(image)
@@ -414,12 +395,22 @@ def image_key(image: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-class ActivationCache:
-    """Activations keyed by (model, image content): one forward pass per pair, then only lookups.
+@dataclass
+class _Entry:
+    model: keras.Model  # held so that its id is not reused while the entry lives
+    explanation: Explanation
+    derived: dict[str, np.ndarray]
 
-    Least recently used entries beyond ``max_entries`` are dropped (every-layer activations of one image take
-    a few MB for the compact models, up to a few hundred MB for DenseNet-169 at 320 px). ``forward_passes``
-    counts the passes actually run, which the explorer's tests use to prove that a slider only redraws.
+
+class ActivationCache:
+    """Every-layer explanations keyed by (model, image content): one forward pass per pair, then only lookups.
+
+    :meth:`get` returns the :class:`Explanation` of one image by the model's ``all`` explainer;
+    :meth:`derived` keeps what is computed from it (e.g. a saliency method's map) in the same entry. Least
+    recently used entries beyond ``max_entries`` are dropped (every-layer activations of one image take a few
+    MB for the compact models, up to a few hundred MB for DenseNet-169 at 320 px). ``forward_passes`` counts
+    the explain passes actually run, which the explorer's tests use to prove that a slider only redraws;
+    ``derived_computations`` counts the derived values computed.
     """
 
     def __init__(self, max_entries: int = 8):
@@ -427,32 +418,44 @@ class ActivationCache:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
         self.max_entries = max_entries
         self.forward_passes = 0
-        self._entries: OrderedDict[tuple[int, str], tuple[keras.Model, ImageActivations]] = OrderedDict()
+        self.derived_computations = 0
+        self._entries: OrderedDict[tuple[int, str], _Entry] = OrderedDict()
 
-    def get(self, model: keras.Model, image_batch: np.ndarray) -> ImageActivations:
-        """Activations of ``model`` for one image given as model input ``(1, S, S, 3)`` (or ``(S, S, 3)``)."""
+    def _entry(self, model: keras.Model, image_batch: np.ndarray) -> _Entry:
+        explainer = explainer_for(model, "all")
         batch = np.asarray(image_batch, dtype=np.float32)
-        batch = batch[np.newaxis] if batch.ndim == 3 else batch
+        batch = _check_batch(batch[np.newaxis] if batch.ndim == 3 else batch, explainer.input_size)
+        if len(batch) != 1:
+            raise ValueError(f"expected one image (batch of 1), got a batch of {len(batch)}")
         key = (id(model), image_key(batch))  # the entry holds the model, so its id is not reused meanwhile
         if key in self._entries:
             self._entries.move_to_end(key)
-            return self._entries[key][1]
-        activations = layer_activations(model)(batch)
+            return self._entries[key]
+        entry = _Entry(model, explainer.explain(batch), {})
         self.forward_passes += 1
-        self._entries[key] = (model, activations)
+        self._entries[key] = entry
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
-        return activations
+        return entry
+
+    def get(self, model: keras.Model, image_batch: np.ndarray) -> Explanation:
+        """The explanation of ``model`` (every 4-D layer) for one image given as model input ``(1, S, S, 3)``
+        (or ``(S, S, 3)``)."""
+        return self._entry(model, image_batch).explanation
+
+    def derived(
+        self,
+        model: keras.Model,
+        image_batch: np.ndarray,
+        name: str,
+        compute: Callable[[Explainer, Explanation], np.ndarray],
+    ) -> np.ndarray:
+        """``compute(explainer, explanation)`` for one image, computed once per (model, image, ``name``)."""
+        entry = self._entry(model, image_batch)
+        if name not in entry.derived:
+            entry.derived[name] = compute(explainer_for(model, "all"), entry.explanation)
+            self.derived_computations += 1
+        return entry.derived[name]
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------------------
-def explain_command(args) -> int:
-    """``densenet-interp explain``: see :func:`densenet_interp.explain_cli.run` (kept there, one job each)."""
-    from .explain_cli import run
-
-    return run(args)

@@ -4,11 +4,11 @@ Two halves with one job each:
 
 * **The decode cache** (:func:`build_cache`, :class:`ImageCache`). Decoding a PNG and resizing it costs far more
   than a training step's share of the CPU, and it gives the same result every epoch, so it happens once per
-  (dataset, image size): every image of a MURA index is read with :func:`~densenet_interp.images.read_radiograph`,
-  scaled with :func:`~densenet_interp.images.resize_square` and stored in one ``uint8 (N, S, S)`` ``.npy`` file
+  (dataset, image size): every image of a MURA index is read with :func:`~densenet_interp.data.images.read_radiograph`,
+  scaled with :func:`~densenet_interp.data.images.resize_square` and stored in one ``uint8 (N, S, S)`` ``.npy`` file
   beside a CSV naming each row's image (path, size in bytes, modification time). Both are written atomically,
   the CSV last, so a cache whose CSV exists is complete. The cache is keyed by
-  :func:`~densenet_interp.mura.fingerprint` with ``files=True`` (index rows *and* file sizes/times), so
+  :func:`~densenet_interp.data.mura.fingerprint` with ``files=True`` (index rows *and* file sizes/times), so
   regenerated images never hit a stale cache. A request for a subset of a cached dataset (e.g. an index
   filtered to one body part) is served by the cache of the full dataset when every requested file is in it
   unchanged. Decoding runs in a thread pool (see :func:`_decode_into` for why threads), under a file lock so
@@ -42,10 +42,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
+from ..paths import atomic_path, write_csv_atomic
 from . import images as image_io
-from .errors import DataError
 from .mura import fingerprint
-from .paths import atomic_path
 
 DEFAULT_ROTATION_DEGREES = 30.0  # paper, section 3
 CACHE_COLUMNS = ["path", "abs_path", "bytes", "mtime_ns"]
@@ -115,7 +115,7 @@ def build_cache(
     workers: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> ImageCache:
-    """Return the decode cache of every image of ``index`` (a :class:`~densenet_interp.mura.MuraIndex`) at
+    """Return the decode cache of every image of ``index`` (a :class:`~densenet_interp.data.mura.MuraIndex`) at
     ``size`` x ``size``, decoding only if no cache holds these files yet.
 
     Args:
@@ -143,8 +143,7 @@ def build_cache(
             return superset
         started = time.perf_counter()
         _decode_into(array_file, wanted["abs_path"].tolist(), int(size), workers)
-        with atomic_path(index_file) as tmp:
-            wanted.to_csv(tmp, index=False)
+        write_csv_atomic(wanted, index_file, index=False)
     if log is not None:
         seconds = time.perf_counter() - started
         log(f"decoded {len(wanted)} images at {size}x{size} into {array_file} ({seconds:.1f} s)")

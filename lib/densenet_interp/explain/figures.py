@@ -2,7 +2,8 @@
 
 A case figure has seven panels, lettered as in the paper's captions:
 
-- (a) the (augmented) input image, (b) the class activation map in 'jet', upscaled and overlaid on the input;
+- (a) the (augmented) input image, (b) the class activation map in 'jet', upscaled and overlaid on the input
+  (or another saliency method's map, :mod:`densenet_interp.explain.methods`, when one is passed);
 - (c) the initial convolution and (d)-(g) the end of dense blocks 1-4, each a 4 x 4 grid of the 16 most
   activated feature maps (mean activation over space; max as an option) in 'bwr'.
 
@@ -38,8 +39,9 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .explain import STAGES, Explanation, top_channels
-from .paths import atomic_path
+from ..models.inference import verdict
+from ..paths import atomic_path
+from .engine import STAGES, Explanation, top_channels
 
 CAM_CMAP = "jet"
 ACTIVATION_CMAP = "bwr"
@@ -216,14 +218,13 @@ def _info_text(
     explanation: Explanation, index: int, label: int | None, top_k: int, rank: str, scale: str
 ) -> str:
     probability = float(explanation.probability[index])
-    verdict = "abnormal" if probability > 0.5 else "normal"
     size = explanation.inputs.shape[1]
     truth = (
         [] if label is None else [f"label: {({0: 'normal (0)', 1: 'abnormal (1)'}).get(label, str(label))}"]
     )
     return "\n".join(
         [
-            f"prediction: {verdict}",
+            f"prediction: {verdict(probability)}",
             f"probability (abnormal): {probability:.3f}",
             f"logit: {float(explanation.logit[index]):+.3f}",
             *truth,
@@ -251,6 +252,8 @@ def case_figure(
     scale: str = "panel",
     input_caption: str = "augmented input",
     outline: np.ndarray | None = None,
+    saliency: np.ndarray | None = None,
+    saliency_title: str | None = None,
 ) -> CaseFigure:
     """The paper's case figure for image ``index`` of ``explanation`` (see the module docstring).
 
@@ -264,6 +267,9 @@ def case_figure(
         input_caption: the caption of (a): "augmented input" as in the paper, or "input".
         outline: optional boolean mask (same framing as the display image) drawn as a red contour on (a),
             e.g. the phantom's ground-truth lesion, as the paper's arrow marks the fracture in Figure 4.
+        saliency, saliency_title: another map ``(S, S)`` of this image to show in (b) instead of the CAM (e.g.
+            a method of :mod:`densenet_interp.explain.methods`), and its name for the panel title; default: the
+            CAM, as in the paper.
     """
     _check_index(explanation, index)
     display = _display_image(explanation, index, input_display_u8)
@@ -282,10 +288,14 @@ def case_figure(
     ax.set_title(PANEL_TITLES["input"].format(input_caption=input_caption), fontsize=9)
 
     ax = axes[0, 1]
-    cam = explanation.cam[index]
+    if saliency is None:
+        cam, panel_title, bar_label = explanation.cam[index], PANEL_TITLES["cam"], "CAM (signed, relative)"
+    else:
+        name = saliency_title or "saliency map"
+        cam, panel_title, bar_label = np.asarray(saliency), f"(b) {name}", f"{name} (relative)"
     ax.imshow(overlay_cam(display, cam, cam_alpha), interpolation="nearest")
-    ax.set_title(PANEL_TITLES["cam"], fontsize=9)
-    _add_colour_bar(fig, ax, CAM_CMAP, float(cam.min()), float(cam.max()), "CAM (signed, relative)")
+    ax.set_title(panel_title, fontsize=9)
+    _add_colour_bar(fig, ax, CAM_CMAP, float(cam.min()), float(cam.max()), bar_label)
 
     fig.channels = {}
     for ax, stage in zip(list(axes.flat)[2:7], STAGES, strict=True):
@@ -301,10 +311,13 @@ def case_figure(
 
     ax = axes[1, 3]
     ax.axis("off")
+    info = _info_text(explanation, index, label, top_k, rank, scale)
+    if saliency is not None:
+        info += f"\npanel (b): {saliency_title or 'saliency map'}"
     ax.text(
         0.0,
         1.0,
-        _info_text(explanation, index, label, top_k, rank, scale),
+        info,
         va="top",
         fontsize=8,
         family="monospace",

@@ -2,8 +2,11 @@
 
 For each image: read it (:func:`images.read_radiograph`: 8/16-bit, RGB(A), palette...), optionally crop a
 frame (:func:`frames.crop_frame`), resize to the model's input size, then explain all good images together,
-one forward pass per batch of :data:`BATCH_SIZE`. Writes ``<stem>.png`` (the case figure, no augmentation)
-and with ``--save-arrays`` ``<stem>.npz`` (:func:`figures.case_arrays`: ``input`` is the model input).
+one forward pass per batch of :data:`BATCH_SIZE` (:func:`~densenet_interp.explain.engine.iter_explanations`).
+Writes ``<stem>.png`` (the case figure, no augmentation) and with ``--save-arrays`` ``<stem>.npz``
+(:func:`figures.case_arrays`: ``input`` is the model input). ``--method`` picks the map of panel (b) among the
+registered saliency methods (:data:`densenet_interp.explain.methods.METHODS`; default ``cam``, the paper's);
+for another method the arrays also hold it as ``saliency`` with its name as ``method``.
 
 Robustness contract: a bad image costs one line ``path: problem`` on stderr and the other images are still
 explained (exit status 1); a bad model stops everything before any image is read (ModelFileError, exit
@@ -13,13 +16,14 @@ bad input.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelFileError, UserFacingError
+from ..errors import ModelFileError, UserFacingError
 
 BATCH_SIZE = 16  # images per forward pass: bounds memory (stage activations) for long lists of images
 
@@ -71,8 +75,8 @@ def _report(problem: str) -> None:
 
 def _load_explainer(model_path: str):
     """Load the model (safe mode) and build its explainer; ModelFileError naming the file otherwise."""
-    from .explain import Explainer
-    from .models import load_model
+    from ..explain.engine import Explainer
+    from ..models.densenet import load_model
 
     model = load_model(model_path)
     try:
@@ -83,8 +87,8 @@ def _load_explainer(model_path: str):
 
 def _prepare(path: str, size: int, crop: bool) -> np.ndarray:
     """The image as the model will see it, ``uint8 (S, S)`` (DataError for unreadable files)."""
-    from .frames import crop_frame
-    from .images import read_radiograph, resize_square
+    from ..data.frames import crop_frame
+    from ..data.images import read_radiograph, resize_square
 
     image = read_radiograph(path)
     if crop:
@@ -92,17 +96,20 @@ def _prepare(path: str, size: int, crop: bool) -> np.ndarray:
     return resize_square(image, size)
 
 
-def _write(explainer, batch: list[tuple[str, str, np.ndarray]], args, out: Path) -> int:
-    """Explain one batch and write its files; returns the number of images that failed to write."""
-    from .figures import case_arrays, case_figure, write_case_files
-    from .images import to_model_input
+def _write(explainer, explanation, batch: list[tuple[str, str, np.ndarray]], args, out: Path) -> int:
+    """Write the files of one explained batch; returns the number of images that failed to write."""
+    from ..explain import methods
+    from ..explain.figures import case_arrays, case_figure, write_case_files
+    from ..models.inference import verdict
 
-    explanation = explainer.explain(to_model_input(np.stack([gray for _, _, gray in batch])))
+    shown = None  # panel (b) shows the CAM unless another method is asked for
+    if args.method != methods.DEFAULT_METHOD:
+        shown = methods.saliency(args.method, explainer, explanation)
     failed = 0
     for index, (path, stem, gray) in enumerate(batch):
         probability = float(explanation.probability[index])
         label = label_from_path(path)
-        title = f"{Path(path).name} · predicted {'abnormal' if probability > 0.5 else 'normal'} (p = {probability:.3f})"
+        title = f"{Path(path).name} · predicted {verdict(probability)} (p = {probability:.3f})"
         if label is not None:
             title += f" · label {'abnormal' if label else 'normal'} (from the MURA path)"
         fig = case_figure(
@@ -114,10 +121,14 @@ def _write(explainer, batch: list[tuple[str, str, np.ndarray]], args, out: Path)
             top_k=args.top_k,
             rank=args.rank,
             input_caption="input",
+            saliency=None if shown is None else shown[index],
+            saliency_title=methods.title(args.method),
         )
         arrays = None
         if args.save_arrays:
             extra = {"label": -1 if label is None else label, "source": str(path)}
+            if shown is not None:
+                extra.update(method=args.method, saliency=shown[index])
             arrays = case_arrays(explanation, index, gray, channels=fig.channels, extra=extra)
         try:
             written = write_case_files(fig, arrays, out / stem, formats=(".png",))
@@ -129,26 +140,56 @@ def _write(explainer, batch: list[tuple[str, str, np.ndarray]], args, out: Path)
     return failed
 
 
-def run(args) -> int:
-    """Handler of ``densenet-interp explain`` (arguments: see :mod:`densenet_interp.cli`)."""
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from ..explain import methods  # the registry only: no TensorFlow until a map is computed
+
+    p = sub.add_parser(
+        "explain",
+        help="write the case figure (CAM and layer-wise activations) for one or more radiographs",
+        description="For each IMAGE, one forward pass gives the prediction, the CAM and the activations at "
+        "the initial convolution and the end of dense blocks 1-4; writes <stem>.png (and <stem>.npz).",
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="radiograph files (PNG, JPEG, ...)")
+    p.add_argument("--model", required=True, help="a model.keras trained by this project")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--save-arrays", action="store_true", help="also write <stem>.npz with the arrays")
+    p.add_argument("--crop-frame", action="store_true", help="detect a rectangular frame and crop inside it")
+    p.add_argument("--top-k", type=int, default=16, help="channels per activation panel (default 16)")
+    p.add_argument("--rank", choices=("mean", "max"), default="mean", help="how channels are ranked")
+    p.add_argument(
+        "--method",
+        choices=list(methods.METHODS),
+        default=methods.DEFAULT_METHOD,
+        help=f"the saliency map of panel (b) (default {methods.DEFAULT_METHOD}, the paper's CAM)",
+    )
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Explain every image; 0 if all were explained, 1 if some failed (one line each on stderr)."""
     if args.top_k < 1:
         raise UserFacingError(f"--top-k must be at least 1, got {args.top_k}")
+    from ..explain.engine import iter_explanations
+
     explainer = _load_explainer(args.model)
     out = Path(args.out)
     size = explainer.input_size
-    failed, batch = 0, []
-    for path, stem in zip(args.images, unique_stems(args.images), strict=True):
-        try:
-            batch.append((path, stem, _prepare(path, size, args.crop_frame)))
-        except UserFacingError as exc:
-            _report(exc.one_line())
-            failed += 1
-            continue
-        if len(batch) == BATCH_SIZE:
-            failed += _write(explainer, batch, args, out)
-            batch = []
-    if batch:
-        failed += _write(explainer, batch, args, out)
+    prepared: list[tuple[str, str, np.ndarray]] = []  # (path, stem, image) of the good images, in order
+
+    def good_images():
+        """Each readable image at model size, read when the next batch needs it; bad ones reported."""
+        for path, stem in zip(args.images, unique_stems(args.images), strict=True):
+            try:
+                prepared.append((path, stem, _prepare(path, size, args.crop_frame)))
+            except UserFacingError as exc:
+                _report(exc.one_line())
+                continue
+            yield prepared[-1][2]
+
+    unwritten = 0
+    for start, explanation in iter_explanations(explainer, good_images(), BATCH_SIZE):
+        unwritten += _write(explainer, explanation, prepared[start : start + len(explanation)], args, out)
+    failed = len(args.images) - len(prepared) + unwritten
     explained = len(args.images) - failed
     print(f"explained {explained} of {len(args.images)} image(s) with {args.model}; outputs in {out}")
     return 1 if failed else 0

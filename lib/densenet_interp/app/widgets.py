@@ -1,12 +1,14 @@
 """The explorer: every layer of every model set, interactively (ipywidgets), on top of explain and figures.
 
 Controls: model set and image (dropdowns), a slider over EVERY layer with a 4-D output (not only the paper's
-five stages), how many channels to show, how to rank them (mean/max), and the CAM's opacity. The view is one
-PNG in an ``ipywidgets.Image``: the input with the CAM overlaid ('jet') beside the top channels of the chosen
-layer ('bwr', one colour range per panel, as in the case figures).
+five stages), how many channels to show, how to rank them (mean/max), the map (a dropdown of the registered
+saliency methods, :data:`densenet_interp.explain.methods.METHODS`; default ``cam``) and its opacity. The view
+is one PNG in an ``ipywidgets.Image``: the input with the chosen map overlaid ('jet') beside the top channels
+of the chosen layer ('bwr', one colour range per panel, as in the case figures).
 
-Speed: activations of all layers come from ONE forward pass per (model, image), kept in an
-:class:`~densenet_interp.explain.ActivationCache`; moving a slider only recolours arrays and encodes a PNG,
+Speed: activations of all layers come from ONE forward pass per (model, image) (the engine's ``all`` layer
+set), kept in an :class:`~densenet_interp.explain.engine.ActivationCache`; a method's map is computed once per
+(model, image, method) and kept in the same entry. Moving a slider only recolours arrays and encodes a PNG,
 composed with numpy and PIL (no matplotlib): a few milliseconds (``benchmarks/redraw_time.py``).
 """
 
@@ -22,9 +24,11 @@ import ipywidgets as w
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import UserFacingError
-from .explain import RANKS, STAGES, ActivationCache, layer_activations
-from .figures import ACTIVATION_CMAP, activation_grid, colour_table, overlay_cam
+from ..errors import UserFacingError
+from ..explain import methods
+from ..explain.engine import RANKS, STAGES, ActivationCache, explainer_for
+from ..explain.figures import ACTIVATION_CMAP, activation_grid, colour_table, overlay_cam
+from ..models.inference import verdict
 
 PANEL = 256  # px of each of the two panels
 HEADER = 40  # px of text above the panels
@@ -49,9 +53,11 @@ def compose_view(
     rank: str,
     alpha: float,
     header: list[str],
+    map_label: str = "CAM",
 ) -> tuple[np.ndarray, dict]:
-    """The explorer's picture as ``uint8 (H, W, 3)``: input + CAM (left), top-``k`` channel mosaic (right).
+    """The explorer's picture as ``uint8 (H, W, 3)``: input + map (left), top-``k`` channel mosaic (right).
 
+    ``cam`` is the map overlaid on the left (the CAM or another method's, named ``map_label`` in the caption).
     Returns the picture and what it shows (channels, colour range) for :meth:`Explorer.state`.
     """
     overlay = overlay_cam(gray, cam, alpha)
@@ -72,7 +78,7 @@ def compose_view(
     font = _font()
     for row, text in enumerate(header):
         draw.text((4, 3 + 17 * row), text, fill=(0, 0, 0), font=font)
-    draw.text((4, bar_top), f"input + CAM ('jet', opacity {alpha:.2f})", fill=(0, 0, 0), font=font)
+    draw.text((4, bar_top), f"input + {map_label} ('jet', opacity {alpha:.2f})", fill=(0, 0, 0), font=font)
     draw.text((PANEL + GAP, bar_top + 10), f"{grid.vmin:.3g}", fill=(0, 0, 0), font=font)
     high = f"{grid.vmax:.3g}"
     draw.text((2 * PANEL + GAP - 6 * len(high) - 4, bar_top + 10), high, fill=(0, 0, 0), font=font)
@@ -131,13 +137,16 @@ class Explorer:
         self.k_control = w.IntSlider(value=16, min=1, max=MAX_K, description="channels")
         self.rank_control = w.Dropdown(options=list(RANKS), value="mean", description="rank by")
         self.alpha_control = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="CAM opacity")
+        names = list(methods.METHODS)  # the registry: a newly registered method is offered here at once
+        default = methods.DEFAULT_METHOD if methods.DEFAULT_METHOD in names else names[0]
+        self.method_control = w.Dropdown(options=names, value=default, description="map")
         self.view = w.Image(format="png")
         self.message = w.HTML()
         self.widget = w.VBox(
             [
                 w.HBox([self.model_control, self.image_control]),
                 self.layer_control,
-                w.HBox([self.k_control, self.rank_control, self.alpha_control]),
+                w.HBox([self.k_control, self.rank_control, self.method_control, self.alpha_control]),
                 self.view,
                 self.message,
             ]
@@ -150,6 +159,7 @@ class Explorer:
             self.layer_control,
             self.k_control,
             self.rank_control,
+            self.method_control,
             self.alpha_control,
         ):
             control.observe(self._on_change, names="value")
@@ -160,7 +170,7 @@ class Explorer:
         if name not in self._loaded:
             value = self._models[name]
             if isinstance(value, (str, Path)):
-                from .models import load_model
+                from ..models.densenet import load_model
 
                 value = load_model(value)
             size = int(value.input_shape[1])
@@ -174,7 +184,7 @@ class Explorer:
     def _input(self, name: str, size: int) -> tuple[np.ndarray, np.ndarray]:
         """``(gray uint8 (S, S), model input (1, S, S, 3))`` of image ``name``, prepared once per size."""
         if (name, size) not in self._inputs:
-            from .images import read_radiograph, resize_square, to_model_input
+            from ..data.images import read_radiograph, resize_square, to_model_input
 
             value = self._images[name]
             image = read_radiograph(value) if isinstance(value, (str, Path)) else np.asarray(value)
@@ -183,14 +193,23 @@ class Explorer:
         return self._inputs[(name, size)]
 
     def _activations(self):
+        """``(gray, explanation of every layer, the chosen method's map (S, S))`` of the current image."""
         model = self._model(self.model_control.value)
         gray, batch = self._input(self.image_control.value, int(model.input_shape[1]))
-        return gray, self.cache.get(model, batch)
+        method = self.method_control.value
+        saliency = self.cache.derived(
+            model,
+            batch,
+            f"map:{method}",
+            lambda explainer, explanation: methods.saliency(method, explainer, explanation)[0],
+        )
+        return gray, self.cache.get(model, batch), saliency
 
     # ------------------------------------------------------------------------------------------ events
     def _sync_layers(self) -> None:
         """Offer the current model's layers on the slider, keeping the chosen layer if it exists there."""
-        names = list(layer_activations(self._model(self.model_control.value)).layer_names)
+        explainer = explainer_for(self._model(self.model_control.value), "all")
+        names = list(explainer.captured)
         current = self.layer_control.value
         self._suspended = True
         try:
@@ -198,8 +217,7 @@ class Explorer:
             if current in names:
                 self.layer_control.value = current
             else:
-                stages = layer_activations(self._model(self.model_control.value)).explainer.layer_names
-                self.layer_control.value = stages[STAGES[0]]
+                self.layer_control.value = explainer.layer_names[STAGES[0]]
         finally:
             self._suspended = False
 
@@ -225,24 +243,28 @@ class Explorer:
     def _redraw(self) -> None:
         started = time.perf_counter()
         try:
-            gray, acts = self._activations()
+            gray, explanation, saliency = self._activations()
         except (UserFacingError, ValueError) as exc:
             self._show_error(exc)
             return
         layer = self.layer_control.value
-        activation = acts.activations[layer]
-        names = acts.layer_names
+        activation = explanation.activations[layer][0]
+        names = explanation.captured
         h, wd, c = activation.shape
         k, rank, alpha = self.k_control.value, self.rank_control.value, self.alpha_control.value
-        probability = acts.probability
-        stage = next((s for s, n in acts.stage_layers.items() if n == layer), None)
+        method = self.method_control.value
+        probability = float(explanation.probability[0])
+        stage = next((s for s, n in explanation.layer_names.items() if n == layer), None)
         header = [
             f"{self.model_control.value} | {self.image_control.value} | p(abnormal) = {probability:.3f} "
-            f"({'abnormal' if probability > 0.5 else 'normal'})",
+            f"({verdict(probability)})",
             f"layer {names.index(layer) + 1}/{len(names)}: {layer}{f' [{stage}]' if stage else ''} "
             f"{h}x{wd}x{c} | top {min(k, c)} by {rank}",
         ]
-        picture, shown = compose_view(gray, acts.cam, activation, k=k, rank=rank, alpha=alpha, header=header)
+        label = "CAM" if method == methods.DEFAULT_METHOD else methods.title(method)
+        picture, shown = compose_view(
+            gray, saliency, activation, k=k, rank=rank, alpha=alpha, header=header, map_label=label
+        )
         self.png = encode_png(picture)
         self.view.value = self.png
         self._shown = {**shown, "probability": probability, "shape": (h, wd, c)}
@@ -268,6 +290,7 @@ class Explorer:
             "layer_index": self.layer_names.index(self.layer_control.value),
             "k": self.k_control.value,
             "rank": self.rank_control.value,
+            "method": self.method_control.value,
             "alpha": self.alpha_control.value,
             "forward_passes": self.forward_passes,
             "error": self.last_error,
@@ -282,14 +305,17 @@ class Explorer:
         layer: str | int | None = None,
         k: int | None = None,
         rank: str | None = None,
+        method: str | None = None,
         alpha: float | None = None,
     ) -> None:
-        """Change any of the controls (``layer`` by name or index), then redraw once."""
+        """Change any of the controls (``layer`` by name or index, ``method`` the map), then redraw once."""
         for value, options, what in ((model, self._models, "model"), (image, self._images, "image")):
             if value is not None and value not in options:
                 raise ValueError(f"unknown {what} {value!r}; expected one of {list(options)}")
         if rank is not None and rank not in RANKS:
             raise ValueError(f"rank must be one of {RANKS}, got {rank!r}")
+        if method is not None and method not in self.method_control.options:
+            raise ValueError(f"unknown map {method!r}; expected one of {list(self.method_control.options)}")
         if k is not None and not 1 <= k <= MAX_K:
             raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
         if alpha is not None and not 0.0 <= alpha <= 1.0:
@@ -319,6 +345,7 @@ class Explorer:
                 (self.layer_control, layer),
                 (self.k_control, k),
                 (self.rank_control, rank),
+                (self.method_control, method),
                 (self.alpha_control, alpha),
             ):
                 if value is not None:
@@ -335,8 +362,8 @@ def default_gallery(profile, mura_dir: str | Path | None, n_validation: int = 12
     ``n_validation`` validation images are taken from ``mura_dir`` in turn over body parts and labels
     (deterministic), as paths (read when first shown).
     """
-    from .cases import case_image, load_cases
-    from .frames import crop_frame
+    from ..data.frames import crop_frame
+    from ..explain.cases import case_image, load_cases
 
     groups: dict[tuple, list] = {}  # figures that show the same image share one gallery entry
     for case in load_cases():
@@ -352,7 +379,7 @@ def default_gallery(profile, mura_dir: str | Path | None, n_validation: int = 12
         subject = case.title.split(": ", 1)[-1].split(",")[0]
         gallery[f"Fig. {'/'.join(str(c.figure) for c in group)}: {subject}"] = image
     if n_validation > 0 and mura_dir is not None and Path(mura_dir).exists():
-        from .mura import read_mura
+        from ..data.mura import read_mura
 
         images = read_mura(mura_dir).images
         valid = images[images["split"] == "valid"]

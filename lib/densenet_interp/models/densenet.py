@@ -1,4 +1,4 @@
-"""The models: a compact DenseNet-BC with Keras' layer names, the paper's DenseNet-169, heads and weights.
+"""The models: a compact DenseNet-BC with Keras' layer names, the paper's DenseNet-169, heads, loading.
 
 Every model built here is ONE flat functional graph (no nested sub-models) with the same contract:
 
@@ -13,11 +13,9 @@ Every model built here is ONE flat functional graph (no nested sub-models) with 
 - the head: ``avg_pool`` (global average pooling) then ``predictions`` = ``Dense(1, sigmoid)`` (paper
   section 3: "a sigmoid function was used in the last layer for binary classification").
 
-Weights files. Keras 3 ``.weights.h5`` files key each layer by its class and position ("conv2d_17"), not by
-its name, so they cannot be matched layer by layer against another model. Backbone weights are therefore
-written and read in the layout of Keras' HDF5 weights files (the layout of the published ImageNet files:
-a ``layer_names`` attribute, one group per layer named after it, ``weight_names`` inside), which records the
-layer names. :func:`load_backbone_weights` copies weights by layer name and refuses silent partial loads.
+:func:`build_model` builds a profile's model and starts it from the weights
+:func:`densenet_interp.models.weights.initial_weights` decides (random, the stand-in backbone or ImageNet);
+the backbone weights files are read and written there too. :func:`load_model` loads a trained model.
 """
 
 from __future__ import annotations
@@ -25,17 +23,16 @@ from __future__ import annotations
 import os
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import h5py
 import keras
 import numpy as np
 from keras import layers
 
-from .errors import ModelFileError
-from .paths import Layout, atomic_path
-from .profiles import Profile
+from ..errors import ModelFileError
+from ..profiles import Profile
+from .weights import WEIGHTS_ENV, initial_weights, load_backbone_weights
 
 # ImageNet statistics used by keras.applications.densenet.preprocess_input ("torch" mode).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -45,8 +42,6 @@ BN_EPSILON = 1.001e-5  # as keras.applications.densenet
 COMPRESSION = 0.5  # DenseNet-BC transition layers halve the number of feature maps
 DENSENET169_BLOCKS = (6, 12, 32, 32)
 DENSENET169_NOTOP_FILE = "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5"
-WEIGHTS_ENV = "DENSENET_WEIGHTS"  # a local copy of the no-top ImageNet weights, for machines offline
-HEAD_LAYERS = ("predictions", "standin_predictions")  # layers that stay random when a backbone is loaded
 
 _CONCAT_RE = re.compile(r"^conv(\d+)_block(\d+)_concat$")
 
@@ -177,7 +172,7 @@ def build_densenet169(image_size: int = 320, *, weights: str | os.PathLike | Non
             do not depend on the input size, which is how Keras loads them at 320 with include_top=False.
         weights: None (random), ``"imagenet"`` (Keras downloads the no-top file; needs the internet) or
             the path of a local HDF5 copy of the no-top DenseNet-169 weights (``DENSENET169_NOTOP_FILE``),
-            or of a backbone file written by :func:`save_backbone_weights`.
+            or of a backbone file written by :func:`~densenet_interp.models.weights.save_backbone_weights`.
     """
     image = _image_input(image_size)
     x = preprocess_layer()(image)
@@ -205,12 +200,13 @@ def build_model(
 ) -> keras.Model:
     """The (uncompiled) model of a profile, randomly initialised or with pre-trained backbone weights.
 
-    - ``compact`` + pretrained: the stand-in backbone from ``weights_path`` (default: the profile's
-      ``Layout.standin_weights``, written by ``densenet-interp pretrain``); the head stays random.
-    - ``densenet169`` + pretrained: ``weights_path``, else ``$DENSENET_WEIGHTS``, else ``"imagenet"``.
+    What a pre-trained model starts from is :func:`~densenet_interp.models.weights.initial_weights`'s decision
+    (``weights_path`` overrides its file): the stand-in backbone (``compact`` profiles; the head stays random)
+    or ImageNet (``densenet169``: the local file if any, else Keras' download).
 
     ``seed`` fixes the random initial weights (including the head of a pre-trained model).
     """
+    kind, path = initial_weights(profile, pretrained, override=weights_path)
     keras.utils.set_random_seed(seed)
     if profile.architecture == "compact":
         blocks_label = "-".join(str(b) for b in profile.blocks)
@@ -220,158 +216,20 @@ def build_model(
             profile.image_size,
             name=f"densenet_bc_{blocks_label}_k{profile.growth_rate}",
         )
-        if pretrained:
-            path = Path(weights_path) if weights_path else Layout.for_profile(profile.name).standin_weights
-            if not path.is_file():
-                raise ModelFileError(
-                    f"stand-in pre-trained weights not found; run `densenet-interp pretrain --profile "
-                    f"{profile.name}` first (or pass the backbone .weights.h5 it wrote)",
-                    path=path,
+        if kind != "random":
+            if path is None:
+                raise ValueError(
+                    f"profile {profile.name!r} builds a compact DenseNet, which has no {kind} weights to "
+                    "download; pass the backbone weights file"
                 )
             load_backbone_weights(model, path, expected=f"backbone weights of profile '{profile.name}'")
         return model
     if profile.architecture == "densenet169":
-        weights = None
-        if pretrained:
-            weights = weights_path or os.environ.get(WEIGHTS_ENV) or "imagenet"
+        weights = None if kind == "random" else (path or "imagenet")
         return build_densenet169(profile.image_size, weights=weights)
     raise ValueError(
         f"profile {profile.name!r} has architecture {profile.architecture!r}; expected 'compact' or 'densenet169'"
     )
-
-
-# --------------------------------------------------------------------------------------------------------
-# Weights files (Keras HDF5 weights layout, matched by layer name)
-# --------------------------------------------------------------------------------------------------------
-def _layer_variables(layer: keras.layers.Layer) -> list:
-    """A layer's variables in the order of Keras' HDF5 weights files (trainable first)."""
-    return list(layer.trainable_weights) + list(layer.non_trainable_weights)
-
-
-def _read_name_list(group: h5py.Group, name: str) -> list[str] | None:
-    """Read a list attribute that Keras may have split into ``name0``, ``name1``... (64 kB HDF5 limit)."""
-    if name in group.attrs:
-        values = list(group.attrs[name])
-    elif f"{name}0" in group.attrs:
-        values, chunk = [], 0
-        while f"{name}{chunk}" in group.attrs:
-            values.extend(group.attrs[f"{name}{chunk}"])
-            chunk += 1
-    else:
-        return None
-    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
-
-
-def read_layer_weights(path: str | os.PathLike, expected: str = "a Keras HDF5 weights file") -> dict:
-    """Read ``{layer name: [arrays]}`` from a Keras HDF5 weights file (or full-model ``.h5``) by name.
-
-    Keras 2 layer names are translated to Keras 3 ones ("/" becomes "_": the published DenseNet files name
-    the stem ``conv1/conv`` and ``conv1/bn``, keras.applications now ``conv1_conv`` and ``conv1_bn``).
-
-    Raises ModelFileError, naming the file and ``expected``, if it is missing, not HDF5, or a Keras 3
-    ``.weights.h5`` (whose layers are keyed by class and position, so they cannot be matched by name).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"weights file not found; expected {expected}", path=path)
-    try:
-        with h5py.File(path, "r") as f:
-            group = f["model_weights"] if "model_weights" in f else f
-            layer_names = _read_name_list(group, "layer_names")
-            if layer_names is None:
-                kind = (
-                    "a Keras 3 .weights.h5 (layers keyed by class, not name)"
-                    if "layers" in f
-                    else "no layers"
-                )
-                raise ModelFileError(f"HDF5 file has {kind}; expected {expected} with layer names", path=path)
-            weights = {}
-            for name in layer_names:
-                weight_names = _read_name_list(group[name], "weight_names") or []
-                if weight_names:
-                    # Keras 2 names such as "conv1/conv" (the ImageNet files) are "conv1_conv" in Keras 3
-                    weights[name.replace("/", "_")] = [np.asarray(group[name][w]) for w in weight_names]
-            return weights
-    except ModelFileError:
-        raise
-    except (OSError, KeyError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelFileError(
-            f"not a readable HDF5 weights file ({reason}); expected {expected}", path=path
-        ) from None
-
-
-def save_backbone_weights(model: keras.Model, path: str | os.PathLike) -> Path:
-    """Write every layer's weights to ``path`` atomically, in Keras' HDF5 weights layout (names kept).
-
-    Only layers with weights are written. The file reads back with :func:`load_backbone_weights` (and with
-    Keras 2 style ``load_weights(..., by_name=True)`` readers of the same layout).
-    """
-    weighted = [layer for layer in model.layers if layer.weights]
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["layer_names"] = np.array([layer.name.encode("utf8") for layer in weighted])
-        f.attrs["backend"] = keras.backend.backend().encode("utf8")
-        f.attrs["keras_version"] = keras.__version__.encode("utf8")
-        f.attrs["model_name"] = model.name.encode("utf8")
-        for layer in sorted(weighted, key=lambda layer: layer.name):
-            group = f.create_group(layer.name)
-            variables = _layer_variables(layer)
-            names = [f"{layer.name}/{v.name}" for v in variables]
-            group.attrs["weight_names"] = np.array([n.encode("utf8") for n in names])
-            for name, variable in zip(names, variables, strict=True):
-                group.create_dataset(name, data=keras.ops.convert_to_numpy(variable))
-    return Path(path)
-
-
-def load_backbone_weights(
-    model: keras.Model,
-    path: str | os.PathLike,
-    *,
-    expected: str = "backbone weights saved by densenet-interp",
-    keep_random: Iterable[str] = HEAD_LAYERS,
-) -> list[str]:
-    """Copy weights into ``model`` layer by layer, matching names; return the names of the loaded layers.
-
-    Every layer of ``model`` that has weights must be found in the file with the same shapes, except the
-    layers in ``keep_random`` (the heads), which keep their initial weights. Layers of the file that the
-    model lacks (e.g. the ImageNet classifier) are ignored. Nothing is assigned unless all checks pass.
-    """
-    stored = read_layer_weights(path, expected)
-    keep_random = set(keep_random)
-    assignments, missing = [], []
-    for layer in model.layers:
-        variables = _layer_variables(layer)
-        if not variables or layer.name in keep_random:
-            continue
-        if layer.name not in stored:
-            missing.append(layer.name)
-            continue
-        arrays = stored[layer.name]
-        want = [tuple(v.shape) for v in variables]
-        got = [tuple(a.shape) for a in arrays]
-        if want != got:
-            raise ModelFileError(
-                f"layer {layer.name!r} has weight shapes {got} in the file but {want} in model "
-                f"{model.name!r}; expected {expected}",
-                path=path,
-            )
-        assignments.append((layer.name, variables, arrays))
-    if not assignments:
-        raise ModelFileError(
-            f"no layer of model {model.name!r} found in the file (it holds {len(stored)} layers with weights, "
-            f"e.g. {sorted(stored)[:3]}); expected {expected}",
-            path=path,
-        )
-    if missing:
-        raise ModelFileError(
-            f"{len(missing)} layers of model {model.name!r} are not in the file (first: {missing[:3]}); "
-            f"expected {expected}",
-            path=path,
-        )
-    for _, variables, arrays in assignments:
-        for variable, array in zip(variables, arrays, strict=True):
-            variable.assign(array)
-    return [name for name, _, _ in assignments]
 
 
 # --------------------------------------------------------------------------------------------------------

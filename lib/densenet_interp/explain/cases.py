@@ -6,8 +6,9 @@ profiles, the MURA path for the ``paper`` profile (left empty: the paper does no
 MURA choose with :func:`candidate_images`), whether the frame is cropped (Figure 11), and what the paper
 reports (its caption verbatim and a paraphrase of section 4), used in the figure notebook's markdown.
 
-:func:`describe_run` writes the "what this run shows" paragraph: prediction against the label and the paper,
-and, on the phantom (ground-truth masks), which region the CAM and each stage's top maps concentrate on.
+:func:`aligned_masks` moves the phantom's ground-truth masks exactly as a figure's image was moved (crop,
+resize, augmentation); :func:`densenet_interp.evaluate.case_report.describe_run` measures a run's maps on
+them.
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
-from .errors import DataError
-from .profiles import BODY_PARTS, MODEL_SETS, Profile
+from ..errors import DataError
+from ..models.inference import THRESHOLD
+from ..phantom.masks import REGIONS, resize_mask
+from ..profiles import BODY_PARTS, MODEL_SETS, Profile
 
 CASES_FILE = Path(__file__).with_name("cases.json")
 CASES_ENV = "DENSENET_INTERP_CASES"
 OUTCOMES = ("TP", "FN", "FP", "TN")
-REGIONS = ("lesion", "legend", "frame", "anatomy")
-"""Ground-truth regions of the phantom (``phantom.masks_for``); "lesion" is the abnormality itself."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def load_cases(path: str | Path | None = None) -> list[Case]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(
-            "cases file not found; expected a JSON file like densenet_interp/cases.json", path
+            "cases file not found; expected a JSON file like densenet_interp/explain/cases.json", path
         ) from None
     except json.JSONDecodeError as exc:
         raise DataError(f"not valid JSON ({exc.msg} at line {exc.lineno})", path, exc.lineno) from None
@@ -151,11 +151,11 @@ def case_image(
     that contains ``MURA-v1.1``, or that folder itself); DataError if the path has not been chosen yet.
     """
     if profile.phantom:
-        from .phantom import render_case
+        from ..phantom import render_case
 
         image, annotation = render_case(case.phantom_case, profile.phantom_long_side, seed=case.seed)
         return image, annotation
-    from .images import read_radiograph
+    from ..data.images import read_radiograph
 
     if case.mura_path is None:
         raise DataError(
@@ -178,7 +178,7 @@ def case_image(
 # Choosing real MURA images
 # ----------------------------------------------------------------------------------------------------------
 def candidate_images(
-    predictions: pd.DataFrame, body_part: str, outcome: str, threshold: float = 0.5
+    predictions: pd.DataFrame, body_part: str, outcome: str, threshold: float = THRESHOLD
 ) -> pd.DataFrame:
     """Validation images of one body part with one outcome, most confident first, to pick cases from.
 
@@ -212,13 +212,8 @@ def candidate_images(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# "What this run shows"
+# Ground truth aligned with a figure's image
 # ----------------------------------------------------------------------------------------------------------
-def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    image = Image.fromarray(mask.astype(np.uint8) * 255)
-    return np.asarray(image.resize((size, size), Image.Resampling.NEAREST)) > 127
-
-
 def _replayed_crop_box(case: Case, annotation: dict, image_shape: tuple[int, int], frame: np.ndarray | None):
     """The box ``frames.crop_frame`` cut from the case image, found again without being handed the image.
 
@@ -226,10 +221,10 @@ def _replayed_crop_box(case: Case, annotation: dict, image_shape: tuple[int, int
     way, so the box is exact. Failing that, the detector runs on the ground-truth frame drawn as an image,
     which agrees to 1-3 px (the frame mask is a band a little wider than the line).
     """
-    from .frames import crop_frame
+    from ..data.frames import crop_frame
 
     if annotation.get("case") == case.phantom_case:
-        from .phantom import render_case
+        from ..phantom import render_case
 
         image, _ = render_case(case.phantom_case, max(image_shape), seed=case.seed)
         if image.shape == tuple(image_shape):
@@ -255,7 +250,7 @@ def aligned_masks(
     augmentation is :func:`pipeline.augment_for_display` with ``augmented_seed`` (stateless: the same flip and
     rotation as the image). Returns boolean ``(S, S)`` masks for the regions present, plus ``background``.
     """
-    from .phantom import masks_for
+    from ..phantom import masks_for
 
     masks = {
         name: np.asarray(mask, dtype=bool) for name, mask in masks_for(annotation, size=image_shape).items()
@@ -265,9 +260,9 @@ def aligned_masks(
     if crop_box is not None:
         top, bottom, left, right = crop_box
         masks = {name: mask[top:bottom, left:right] for name, mask in masks.items()}
-    masks = {name: _resize_mask(mask, image_size) for name, mask in masks.items()}
+    masks = {name: resize_mask(mask, image_size) for name, mask in masks.items()}
     if augmented_seed is not None:
-        from .pipeline import augment_for_display
+        from ..data.pipeline import augment_for_display
 
         masks = {
             name: augment_for_display(mask.astype(np.uint8) * 255, seed=augmented_seed) > 127
@@ -279,97 +274,3 @@ def aligned_masks(
         covered |= mask
     present["background"] = ~covered
     return present
-
-
-def _attention(maps: np.ndarray, size: int) -> np.ndarray:
-    """A stage's top maps ``(h, w, k)`` as one non-negative map ``(S, S)``: each map scaled 0..1, averaged."""
-    low = maps.min(axis=(0, 1), keepdims=True)
-    span = np.maximum(maps.max(axis=(0, 1), keepdims=True) - low, 1e-12)
-    mean = ((maps - low) / span).mean(axis=2).astype(np.float32)
-    return np.asarray(Image.fromarray(mean, mode="F").resize((size, size), Image.Resampling.BILINEAR))
-
-
-def region_enrichment(heat: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, float]:
-    """Mean of a non-negative map inside each region divided by its mean over the image (1 = no preference)."""
-    overall = float(heat.mean())
-    if overall <= 0:
-        return {name: float("nan") for name in masks}
-    return {name: float(heat[mask].mean()) / overall for name, mask in masks.items() if mask.any()}
-
-
-def _verdict(probability: float) -> str:
-    return "abnormal" if probability > 0.5 else "normal"
-
-
-def describe_run(
-    case: Case,
-    explanation,
-    index: int,
-    annotation: dict | None,
-    *,
-    augmented_seed: int | None = None,
-    image_size: int | None = None,
-    crop_box: tuple[int, int, int, int] | None = None,
-    image_shape: tuple[int, int] | None = None,
-    top_k: int = 16,
-) -> str:
-    """Markdown: this run's prediction against the label and the paper, and where its maps concentrate.
-
-    With a phantom ``annotation`` (ground truth) the CAM's positive part and each stage's top-``k`` maps are
-    compared with the regions (lesion, legend, frame, anatomy, background) aligned by :func:`aligned_masks`;
-    ``image_shape`` is the rendered image's ``(H, W)`` (default: the annotation's ``shape``).
-    """
-    from .explain import STAGES, top_channels
-
-    probability = float(explanation.probability[index])
-    label = annotation.get("label", case.label) if annotation else case.label
-    outcome = {
-        (1, 1): "true positive",
-        (0, 1): "false negative",
-        (1, 0): "false positive",
-        (0, 0): "true negative",
-    }
-    predicted = int(probability > 0.5)
-    lines = [
-        f"**This run:** predicted {_verdict(probability)} (p = {probability:.3f}); label {_verdict(label)} "
-        f"→ {outcome[(predicted, int(label))]}.",
-        f"**The paper:** {'predicted ' + case.paper_prediction if case.paper_prediction else 'prediction not stated'}"
-        f"; its CAM pointed at {('the ' + case.paper_cam_focus) if case.paper_cam_focus else 'no named region'}.",
-    ]
-    if not annotation:
-        lines.append("No ground-truth masks (real MURA): compare the panels with the paper's caption by eye.")
-        return "\n\n".join(lines)
-    size = image_size or explanation.inputs.shape[1]
-    shape = image_shape or tuple(annotation["shape"])
-    masks = aligned_masks(case, annotation, shape, size, augmented_seed=augmented_seed, crop_box=crop_box)
-    cam = np.maximum(explanation.cam[index], 0.0)
-    rows = {"CAM (positive part)": region_enrichment(cam, masks)}
-    for stage in STAGES:
-        _, maps = top_channels(explanation.stages[stage][index], top_k)
-        rows[f"{stage} (top {top_k})"] = region_enrichment(_attention(np.moveaxis(maps, 0, -1), size), masks)
-    regions = list(masks)
-    table = ["| map | " + " | ".join(regions) + " |", "|---" * (len(regions) + 1) + "|"]
-    for name, values in rows.items():
-        table.append(
-            f"| {name} | " + " | ".join(f"{values.get(r, float('nan')):.2f}" for r in regions) + " |"
-        )
-    peak = np.unravel_index(int(np.argmax(explanation.cam[index])), cam.shape)
-    peak_regions = [name for name in REGIONS if name in masks and masks[name][peak]] or ["background"]
-    focus = case.paper_cam_focus
-    if focus is None:
-        comparison = "The paper names no region for its CAM here."
-    elif focus not in masks:
-        comparison = f"The paper's CAM pointed at the {focus}, but this image has no {focus} mask."
-    else:
-        agrees = focus in peak_regions
-        comparison = (
-            f"The paper's CAM pointed at the {focus}; here the CAM peak lies in the {', '.join(peak_regions)} "
-            f"({'agrees' if agrees else 'differs'}), CAM enrichment on the {focus}: {rows['CAM (positive part)'][focus]:.2f}."
-        )
-    lines += [
-        f"**CAM peak** in: {', '.join(peak_regions)}. {comparison}",
-        "**Where the maps concentrate** (mean inside the region / mean over the image; > 1: the maps prefer it). "
-        "Regions are the phantom's ground truth, cropped, resized and augmented like the image:",
-        "\n".join(table),
-    ]
-    return "\n\n".join(lines)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import DataError
+from ..errors import DataError
 
 MAX_PIXELS = 50_000_000
 """Largest image (width x height) :func:`read_radiograph` decodes: 50 megapixels, about 7000 x 7000."""

@@ -72,7 +72,7 @@ def pick_figure1(images: pd.DataFrame, annotations: dict | None, long_side: int 
             row = rows.sort_values("path").iloc[0]
             samples.append(Sample(title, row["path"], row["abs_path"]))
         elif annotations:
-            from .phantom import render_case
+            from ..phantom import render_case
 
             image, _ = render_case(case_name, long_side=long_side, seed=0)
             samples.append(Sample(f"{title}\n(rendered case '{case_name}')", "", "", image))

@@ -3,12 +3,13 @@
 Recipe: Adam (beta_1 0.9, beta_2 0.999), binary cross-entropy on the sigmoid output, the profile's batch size
 and epochs, all layers trainable (end-to-end), the learning rate divided by 10, 50 and 100 once 25 %, 50 % and
 75 % of the epochs have passed (:func:`learning_rate_at`), augmentation by random lateral inversion and
-rotation up to 30 degrees (:mod:`densenet_interp.pipeline`). Training uses the model set's body parts of the
+rotation up to 30 degrees (:mod:`densenet_interp.data.pipeline`). Training uses the model set's body parts of the
 train split, validation the same body parts of the valid split, image by image. The model kept is the epoch
 with the least ``|train accuracy - validation accuracy|`` (the paper's rule, :data:`SELECTION_RULE`); the
 epoch of least validation loss is recorded beside it.
 
-A run folder (``results/<profile>/models/<model set>/``) holds::
+A run folder (``results/<profile>/models/<model set>/``; its names: :class:`densenet_interp.paths.RunFiles`,
+``Layout.run(model_set)``) holds::
 
     checkpoints/epoch_XXX.weights.h5   weights after epoch XXX (1-based); all epochs for small models, else
                                        only the epochs either selection rule currently prefers
@@ -51,10 +52,12 @@ import pandas as pd
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from . import models, mura, pipeline
-from .errors import ModelFileError
-from .paths import PROJECT_ROOT, Layout, atomic_path, write_text_atomic
-from .profiles import ModelSet, Profile, get_model_set, get_profile
+from ..data import mura, pipeline
+from ..errors import ModelFileError
+from ..paths import PROJECT_ROOT, Layout, RunFiles, atomic_path, write_csv_atomic, write_text_atomic
+from ..profiles import ModelSet, Profile, get_model_set, get_profile
+from . import densenet as models
+from .weights import initial_weights
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
 SELECTION_RULE = (
@@ -172,44 +175,7 @@ def _precision(mixed: bool) -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# files of a run
-
-
-@dataclasses.dataclass(frozen=True)
-class RunFiles:
-    """The files of one run folder (see the module docstring)."""
-
-    folder: Path
-
-    @property
-    def model(self) -> Path:
-        return self.folder / "model.keras"
-
-    @property
-    def card(self) -> Path:
-        return self.folder / "card.json"
-
-    @property
-    def history(self) -> Path:
-        return self.folder / "history.csv"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.folder / "checkpoints"
-
-    @property
-    def resume(self) -> Path:
-        return self.checkpoints / "resume.npz"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.folder / "tensorboard"
-
-    def epoch_weights(self, epoch: int) -> Path:
-        return self.checkpoints / f"epoch_{epoch:03d}.weights.h5"
-
-    def finished(self) -> bool:
-        return self.model.is_file() and self.card.is_file()
+# files of a run (their names: paths.RunFiles)
 
 
 def _save_weights_atomic(model: keras.Model, target: Path) -> None:
@@ -219,8 +185,7 @@ def _save_weights_atomic(model: keras.Model, target: Path) -> None:
 
 
 def _write_history(path: Path, rows: list[dict]) -> None:
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows, columns=HISTORY_COLUMNS).to_csv(tmp, index=False)
+    write_csv_atomic(pd.DataFrame(rows, columns=HISTORY_COLUMNS), path, index=False)
 
 
 def _save_resume(path: Path, model: keras.Model, optimizer, meta: dict) -> None:
@@ -307,23 +272,6 @@ def _package_versions() -> dict:
 # one training run
 
 
-def _initialisation(profile: Profile, model_set: ModelSet, standin_weights) -> tuple[str, Path | None]:
-    """``("random" | "standin" | "imagenet", weights file or None)`` for this model set and profile."""
-    if not model_set.pretrained:
-        return "random", None
-    if profile.pretraining == "standin":
-        path = Path(standin_weights) if standin_weights else Layout.for_profile(profile.name).standin_weights
-        if not path.is_file():
-            raise ModelFileError(
-                f"stand-in pre-trained weights not found; run `densenet-interp pretrain --profile {profile.name}` "
-                f"first (model set {model_set.name} is pre-trained)",
-                path=path,
-            )
-        return "standin", path
-    local = os.environ.get(models.WEIGHTS_ENV)
-    return profile.pretraining, Path(local) if local else None
-
-
 def _data(index, model_set: ModelSet, profile: Profile, cache_dir: Path, log) -> dict:
     """Per split, a model set's images (``uint8 (N, S, S)`` tensor from the decode cache) and float32 labels."""
     cache = pipeline.build_cache(index, profile.image_size, cache_dir, log=log)
@@ -403,8 +351,9 @@ def train_model_set(
         profile, model_set: objects or names (``get_profile`` / ``get_model_set``).
         mura_dir: the MURA-layout folder (or its parent).
         out_dir: the run folder (see the module docstring for its files).
-        standin_weights: backbone weights of the stand-in pre-training, for a pre-trained model set when
-            ``profile.pretraining == "standin"`` (default: ``Layout.for_profile(profile).standin_weights``).
+        standin_weights: a weights file to start a pre-trained model set from instead of the one
+            :func:`~densenet_interp.models.weights.initial_weights` chooses (default None: the policy decides,
+            e.g. ``Layout.for_profile(profile).standin_weights`` for the stand-in pre-training).
         seed: fixes initial weights, data order and augmentation.
         log: called with one line at the start, one per epoch and one at the end.
         cache_dir: decode cache folder (default: ``Layout.for_profile(profile).cache_dir``).
@@ -420,7 +369,7 @@ def train_model_set(
         profile, strategy=strategy, mixed_precision=mixed_precision, xla=xla, deterministic=deterministic
     )
     index = mura.read_mura(mura_dir)
-    init, init_file = _initialisation(profile, model_set, standin_weights)
+    init, init_file = initial_weights(profile, model_set, override=standin_weights)
     run = _Run(profile, model_set, files, options, init, init_file, seed, mura.fingerprint(index))
     if options.deterministic:
         tf.config.experimental.enable_op_determinism()  # process-wide; TensorFlow has no public way back
@@ -586,23 +535,7 @@ def _finalise(run: _Run, card: dict) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# command line and notebook helpers
-
-
-def train_command(args) -> int:
-    """``densenet-interp train MODEL_SET [--profile P] [--mura-dir DIR] [--out DIR]``; one line per epoch."""
-    profile = get_profile(args.profile)
-    model_set = get_model_set(args.model_set)
-    layout = Layout.for_profile(profile.name)
-    mura_dir = Path(args.mura_dir) if args.mura_dir else layout.phantom_dir
-    out = Path(args.out) if args.out else layout.model_dir(model_set.name)
-    standin = layout.standin_weights if (model_set.pretrained and profile.pretraining == "standin") else None
-    if RunFiles(out).finished():
-        print(f"{model_set.name}: already trained ({out / 'model.keras'}); delete the folder to retrain")
-    train_model_set(
-        profile, model_set, mura_dir, out, standin_weights=standin, log=lambda line: print(line, flush=True)
-    )
-    return 0
+# notebook helpers
 
 
 def plot_history(history: pd.DataFrame, card: dict):

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import Layout, write_text_atomic
-from .profiles import Profile, get_profile
+from ..paths import write_text_atomic
+from ..profiles import Profile
 
 SHAPES = (
     "disc",
@@ -261,12 +261,13 @@ def pretrain(
 
     Trains ``profile.standin_epochs`` epochs with Adam (``profile.learning_rate``) on 90 % of the source
     task and reports accuracy on the held-out 10 % each epoch. Writes only the backbone's weights
-    (``include_top=False``, by layer name; see :func:`densenet_interp.models.save_backbone_weights`) to
+    (``include_top=False``, by layer name; see :func:`densenet_interp.models.weights.save_backbone_weights`) to
     ``out_path`` and the card (returned) to ``card.json`` beside it, both atomically.
     """
     import keras
 
-    from .models import build_compact_densenet, classification_head, save_backbone_weights
+    from .densenet import build_compact_densenet, classification_head
+    from .weights import save_backbone_weights
 
     if profile.architecture != "compact":
         raise ValueError(
@@ -334,17 +335,3 @@ def pretrain(
         f"{card['chance_accuracy']:.3f}, {card['seconds']:.0f}s)"
     )
     return card
-
-
-def pretrain_command(args) -> int:
-    """``densenet-interp pretrain``: pre-train the profile's backbone (or say that ImageNet is used)."""
-    profile = get_profile(getattr(args, "profile", None))
-    if profile.pretraining == "imagenet":
-        print(
-            f"profile '{profile.name}' is initialised with ImageNet weights (Keras download, or the local file "
-            "named by $DENSENET_WEIGHTS); no stand-in pre-training is needed"
-        )
-        return 0
-    out = Path(args.out) if getattr(args, "out", None) else Layout.for_profile(profile.name).standin_weights
-    pretrain(profile, out, seed=0)
-    return 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,10 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import DataError
+from ..errors import DataError
+from ..profiles import BODY_PARTS
 from .images import read_radiograph
-from .paths import atomic_path
-from .profiles import BODY_PARTS
 
 ROOT_NAME = "MURA-v1.1"
 SPLITS = ("train", "valid")
@@ -450,42 +448,3 @@ def check_files(index: MuraIndex, workers: int | None = None) -> list[tuple[str,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(problem_of, index.images["abs_path"].tolist()))
     return [result for result in results if result is not None]
-
-
-# ----------------------------------------------------------------------------------------------------------
-# command line
-
-
-def stats_command(args) -> int:
-    """``densenet-interp stats MURA_DIR [--csv OUT] [--check-files]``: print Table 2 (and check the images).
-
-    Returns 0, or 1 when ``--check-files`` found problems (one ``path: problem`` line each on stderr).
-    """
-    index = read_mura(args.mura_dir)
-    table = table2(index)
-    print(format_table2(table))
-    print(
-        f"\n{len(index.studies)} studies, {len(index.images)} images in {index.root} "
-        f"(index fingerprint {fingerprint(index)})"
-    )
-    if getattr(args, "csv", None):
-        _write_csv(table, Path(args.csv))
-        print(f"wrote {args.csv}")
-    if not getattr(args, "check_files", False):
-        return 0
-    problems = check_files(index)
-    for path, problem in problems:
-        print(f"{path}: {problem}", file=sys.stderr)
-    if problems:
-        print(f"{len(problems)} of {len(index.images)} images are missing or cannot be decoded")
-        return 1
-    print(f"all {len(index.images)} images decode")
-    return 0
-
-
-def _write_csv(table: pd.DataFrame, out: Path) -> None:
-    try:
-        with atomic_path(out) as tmp:
-            table.to_csv(tmp)
-    except OSError as exc:
-        raise DataError(f"cannot write the CSV ({exc.strerror or exc})", out) from None

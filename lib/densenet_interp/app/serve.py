@@ -1,6 +1,6 @@
 """The explorer as a web app: ``notebooks/90_explorer.ipynb`` served by Voila (code hidden) or JupyterLab.
 
-Three parts, used by the notebook, by ``make app`` / ``make lab`` and by ``tests/test_browser.py``:
+Two parts, used by the notebook, by ``make app`` / ``make lab`` and by ``tests/test_browser.py``:
 
 * **what the page shows** (:func:`resolve_settings`, :func:`explorer_view`): the notebook's parameters are
   papermill's when Make runs it, but under Voila they are the notebook's defaults and relative paths would
@@ -11,20 +11,15 @@ Three parts, used by the notebook, by ``make app`` / ``make lab`` and by ``tests
 * **servers** (:class:`Server`, :func:`start_voila`, :func:`start_lab`): a child process on a free
   ``127.0.0.1`` port, waited for until it answers HTTP, and stopped with every process it started. Kernels
   run in sessions of their own, so they are found through the process tree, not the process group.
-* **browser** (:func:`launch_chromium`, :func:`wait_for_explorer`, :func:`time_layer_moves`): Playwright
-  helpers shared by the browser test and ``benchmarks/browser_responsiveness.py``; Playwright is imported by
-  the caller, so the package itself does not need it.
 
-Command line: ``python -m densenet_interp.app voila|lab [--port N]`` serves until Ctrl-C.
+Command line: ``densenet-interp app [voila|lab] [--port N]`` (:func:`serve`) serves until Ctrl-C.
 """
 
 from __future__ import annotations
 
-import argparse
 import html
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -36,8 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .paths import PROJECT_ROOT, Layout
-from .profiles import MODEL_SETS, get_profile
+from ..paths import PROJECT_ROOT, Layout
+from ..profiles import MODEL_SETS, get_profile
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "90_explorer.ipynb"
 KERNEL = "densenet-interp"  # the notebook's kernelspec; `make venv` installs it
@@ -60,8 +55,8 @@ class ExplorerSettings:
 
     def model_files(self) -> dict[str, Path]:
         """``model set -> model.keras`` for the trained model sets, in the paper's Table 1 order."""
-        layout = Layout(self.results, Path())
-        return {name: layout.model_file(name) for name in MODEL_SETS if layout.model_file(name).is_file()}
+        layout = Layout(self.results)
+        return {name: layout.run(name).model for name in MODEL_SETS if layout.run(name).model.is_file()}
 
 
 def _anchored(path: str | os.PathLike) -> Path:
@@ -151,7 +146,7 @@ def explorer_view(
     """
     import ipywidgets as w
 
-    from .errors import ModelFileError, UserFacingError
+    from ..errors import ModelFileError, UserFacingError
 
     settings = resolve_settings(profile, results_dir, mura_dir)
     config = get_profile(settings.profile)
@@ -161,7 +156,7 @@ def explorer_view(
         if strict:
             raise ModelFileError(
                 f"no trained models; expected <model set>/model.keras for one of {', '.join(MODEL_SETS)}",
-                path=settings.results / "models",
+                path=Layout(settings.results).models_dir,
             )
         return _message(
             f"<b>No trained models in <code>{html.escape(_shown_path(settings.results))}/</code></b> — run "
@@ -179,7 +174,7 @@ def explorer_view(
         return _message(f"<b>The explorer cannot start:</b> {html.escape(str(exc))}")
     caption = w.HTML(
         f"Profile <b>{html.escape(settings.profile)}</b> — {html.escape(config.data_label)}; "
-        f"{len(models)} model sets from <code>{html.escape(_shown_path(settings.results / 'models'))}</code>, "
+        f"{len(models)} model sets from <code>{html.escape(_shown_path(Layout(settings.results).models_dir))}</code>, "
         f"{len(gallery)} images."
     )
     view = w.VBox([caption, explorer.widget])
@@ -361,108 +356,7 @@ def start_lab(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Browser (Playwright, imported by the caller)
-# ----------------------------------------------------------------------------------------------------------
-CHROMIUM_ARGS = (
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-)  # fmt: skip
-PICTURE = f".{EXPLORER_CLASS} img.widget-image"
-LAYER_HANDLE = f".{EXPLORER_CLASS} .widget-hslider .noUi-handle"  # the layer slider comes first
-LAYER_READOUT = f".{EXPLORER_CLASS} .widget-hslider .widget-readout"
-
-
-def dropdown(label: str) -> str:
-    """CSS selector (Playwright's dialect) of the explorer's ``<select>`` described as ``label``."""
-    return f'.{EXPLORER_CLASS} .widget-dropdown:has(> label:text-is("{label}")) select'
-
-
-def chromium_path() -> str:
-    """The system Chromium that Playwright drives (Playwright's own browser download is never used)."""
-    found = shutil.which(os.environ.get("CHROMIUM") or "chromium") or shutil.which("chromium-browser")
-    if not found:
-        raise RuntimeError(
-            f"no Chromium ({os.environ.get('CHROMIUM') or 'chromium'}) for the browser; "
-            "install it: apt-get install -y chromium"
-        )
-    return found
-
-
-def launch_chromium(playwright):
-    """Headless Chromium with the network features off (the machine is offline; localhost only)."""
-    return playwright.chromium.launch(executable_path=chromium_path(), args=list(CHROMIUM_ARGS))
-
-
-def wait_for_explorer(page, timeout: float = 90.0) -> None:
-    """Wait until the explorer's picture is drawn (the kernel has started and rendered the first view)."""
-    page.wait_for_function(
-        "sel => { const img = document.querySelector(sel); "
-        "return img && img.getAttribute('src') && img.complete && img.naturalWidth > 0; }",
-        arg=PICTURE,
-        timeout=timeout * 1000,
-    )
-
-
-def picture_bytes(page) -> bytes:
-    """The PNG the explorer shows now, as the browser holds it (read from the image's blob URL)."""
-    data = page.evaluate(
-        """async sel => {
-            const buffer = await (await fetch(document.querySelector(sel).src)).arrayBuffer();
-            return Array.from(new Uint8Array(buffer));
-        }""",
-        PICTURE,
-    )
-    return bytes(data)
-
-
-_ARM_TIMER = """sel => {
-    const img = document.querySelector(sel);
-    const t = {armed: performance.now(), pressed: null, src_set: null, drawn: null, src: img.src};
-    window.__redraw = t;
-    document.addEventListener('keydown', () => { t.pressed = performance.now(); }, {capture: true, once: true});
-    const observer = new MutationObserver(() => {
-        if (img.src === t.src) return;
-        t.src_set = performance.now();
-        observer.disconnect();
-        img.addEventListener('load', () => requestAnimationFrame(() => { t.drawn = performance.now(); }),
-                             {once: true});
-    });
-    observer.observe(img, {attributes: true, attributeFilter: ['src']});
-}"""
-
-
-def redraw_after(page, action, timeout: float = 30.0) -> dict:
-    """Run ``action()`` (a key press, a selection) and wait until the explorer has drawn a new picture.
-
-    Returns in-page times in ms from the action (the key press where there is one) to the new image URL
-    being set (``ms_to_src``) and to the first frame after the new image loaded (``ms_to_drawn``).
-    TimeoutError (Playwright's) if no new picture comes.
-    """
-    page.evaluate(_ARM_TIMER, PICTURE)
-    action()
-    page.wait_for_function("() => window.__redraw.drawn !== null", timeout=timeout * 1000)
-    t = page.evaluate("() => window.__redraw")
-    start = t["pressed"] if t["pressed"] is not None else t["armed"]
-    return {"ms_to_src": t["src_set"] - start, "ms_to_drawn": t["drawn"] - start}
-
-
-def time_layer_moves(page, moves: int = 20, timeout: float = 30.0) -> list[dict]:
-    """Move the layer slider ``moves`` times by keyboard, one layer a press, timing each redraw in-page.
-
-    Moves right, turning back at the last layer. Each entry is :func:`redraw_after`'s.
-    """
-    handle = page.locator(LAYER_HANDLE).first
-    handle.focus()
-    timings = []
-    for _ in range(moves):
-        if handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax"):
-            redraw_after(page, lambda: page.keyboard.press("Home"), timeout)  # back to the first layer
-        timings.append(redraw_after(page, lambda: page.keyboard.press("ArrowRight"), timeout))
-    return timings
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Command line: make app / make lab
+# Serving until Ctrl-C: make app / make lab
 # ----------------------------------------------------------------------------------------------------------
 def _serve(server: Server) -> int:
     """Run ``server`` until it exits, Ctrl-C or SIGTERM; then stop it and every kernel it started."""
@@ -478,23 +372,12 @@ def _serve(server: Server) -> int:
             return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m densenet_interp.app", description="Serve the explorer on 127.0.0.1 until Ctrl-C."
-    )
-    parser.add_argument(
-        "server", choices=["voila", "lab"], help="voila: the app (code hidden); lab: JupyterLab"
-    )
-    parser.add_argument("--port", type=int, default=None, help="default: 8866 (voila) / 8888 (lab) if free")
-    args = parser.parse_args(argv)
+def serve(server: str = "voila", port: int | None = None) -> int:
+    """``densenet-interp app [voila|lab]``: serve the explorer (Voila) or JupyterLab until Ctrl-C."""
     ensure_kernel()
-    if args.server == "voila":
+    if server == "voila":
         settings = resolve_settings(get_profile().name, Layout.for_profile(get_profile().name).results, None)
         if not settings.model_files():
             print(f"note: no trained models in {settings.results}; the page will say to run make reproduce")
-        return _serve(start_voila(port=args.port or free_port(VOILA_PORT)))
-    return _serve(start_lab(port=args.port or free_port(LAB_PORT)))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return _serve(start_voila(port=port or free_port(VOILA_PORT)))
+    return _serve(start_lab(port=port or free_port(LAB_PORT)))

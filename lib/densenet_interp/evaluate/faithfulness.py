@@ -1,11 +1,13 @@
-"""Are the explanations faithful? CAM, Grad-CAM and Grad-CAM++ checked against each other and against the model.
+"""Are the explanations faithful? Every registered saliency method checked against CAM and against the model.
 
-The paper explains its models with CAM only. Two questions it leaves open are answered here:
+The paper explains its models with CAM only. Two questions it leaves open are answered here, for every method
+of the registry :data:`densenet_interp.explain.methods.METHODS` (CAM, Grad-CAM, Grad-CAM++, random; a method
+registered there is evaluated here without further edits):
 
 * **Do other explainers agree?** Grad-CAM (Selvaraju et al. 2017) and Grad-CAM++ (Chattopadhyay et al. 2018),
-  computed by :mod:`densenet_interp.explain` on the same final layer, are compared with CAM: their rank
+  computed by :mod:`densenet_interp.explain.methods` on the same final layer, are compared with CAM: their rank
   correlation with the CAM, and their share of mass in the phantom's lesion and legend (the measures
-  of :mod:`densenet_interp.localisation`). For a global-average-pooling head, Grad-CAM on the logit at the final
+  of :mod:`densenet_interp.evaluate.localisation`). For a global-average-pooling head, Grad-CAM on the logit at the final
   layer *is* ReLU(CAM) up to a positive factor, so a disagreement there would reveal a bug, not a finding.
 * **Does the model use what the map highlights?** Deletion and insertion curves (Petsiuk et al. 2018): pixels
   are removed from the image (replaced by the image's mean grey) or revealed on a blurred copy, most salient
@@ -27,9 +29,10 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 from scipy.stats import spearmanr
 
-from .localisation import bootstrap_mean, mass_shares, share_column
+from ..explain import methods
+from .measures import mass_shares, share_column
+from .stats import bootstrap_mean
 
-METHODS = ("cam", "gradcam", "gradcam++", "random")
 BASELINES = ("mean", "blur")
 BLUR_SIGMA_FRACTION = 1 / 16  # the blurred start of insertion: Gaussian sigma = image side / 16
 
@@ -38,23 +41,17 @@ BLUR_SIGMA_FRACTION = 1 / 16  # the blurred start of insertion: Gaussian sigma =
 # saliency maps
 
 
-def saliency_maps(explainer, batch: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
-    """Every method's map ``(N, S, S)`` for ``batch`` (float32 ``(N, S, S, 3)``), plus the probabilities.
+def saliency_maps(explainer, explanation, seed: int = 0) -> dict[str, np.ndarray]:
+    """Every registered method's map ``(N, S, S)`` for one explained batch, plus the probabilities.
 
-    ``cam`` is the signed CAM of one explain pass; ``gradcam`` and ``gradcam++`` are computed on the logit at
+    ``cam`` is the signed CAM of the explain pass; ``gradcam`` and ``gradcam++`` are computed on the logit at
     the final layer (the one CAM weighs) and upsampled to the input size as the CAM is; ``random`` is uniform
-    noise from ``seed`` (the baseline order). Key ``probability`` holds ``(N,)``.
+    noise from ``seed`` (the baseline order); see :mod:`densenet_interp.explain.methods`. Key ``probability``
+    holds ``(N,)``.
     """
-    from .explain import FINAL, upsample
-
-    explanation = explainer.explain(batch)
-    size = explanation.cam.shape[1]
-    final_layer = explanation.layer_names[FINAL]
-    maps = {"probability": np.asarray(explanation.probability), "cam": np.asarray(explanation.cam)}
-    for method in ("gradcam", "gradcam++"):
-        lowres = explainer.gradcam(batch, final_layer, target="logit", method=method)
-        maps[method] = upsample(lowres, size)
-    maps["random"] = np.random.default_rng(seed).uniform(size=maps["cam"].shape).astype(np.float32)
+    maps = {"probability": np.asarray(explanation.probability)}
+    for name in methods.METHODS:
+        maps[name] = methods.saliency(name, explainer, explanation, seed=seed)
     return maps
 
 
@@ -116,7 +113,7 @@ def deletion_insertion(
     Returns ``fractions`` ``(steps + 1,)``, ``deletion`` and ``insertion`` probabilities, ``deletion_auc`` and
     ``insertion_auc`` (trapezoid over fractions 0..1).
     """
-    from .images import to_model_input
+    from ..data.images import to_model_input
 
     image_u8 = np.asarray(image_u8)
     if image_u8.dtype != np.uint8 or image_u8.ndim != 2:
@@ -184,21 +181,23 @@ def faithfulness_per_image(
 
     ``images`` holds the rows of ``images_u8`` (``path``, ``patient``, ``label``). With ``annotations`` (the
     phantom's) each method's mass share in the lesion and legend is measured too, under the ``mass`` reading of
-    :mod:`densenet_interp.localisation` (default: above the map's own mean). Saliency maps are
-    computed ``batch_size`` images at a time; each (image, method) then costs one batched forward pass.
+    :mod:`densenet_interp.evaluate.localisation` (default: above the map's own mean). Saliency maps are
+    computed ``batch_size`` images at a time (the random map of the batch from ``start`` is drawn with seed
+    ``seed + start``); each (image, method) then costs one batched forward pass.
     """
-    from .explain import explainer_for
+    from ..explain.engine import explainer_for
 
     if len(images) != len(images_u8):
         raise ValueError(f"{len(images)} image rows but {len(images_u8)} arrays; expected one row per array")
     if annotations is not None and masks_for is None:
-        from .phantom import masks_for
+        from ..phantom import masks_for
     explainer = explainer_for(model)
     maps = _maps_in_batches(explainer, np.asarray(images_u8), batch_size, seed)
+    names = list(methods.METHODS)
     rows = []
     for i, (image, row) in enumerate(zip(images_u8, images.itertuples(index=False), strict=True)):
         masks = masks_for(annotations[row.path], size=image.shape) if annotations is not None else None
-        for method in METHODS:
+        for method in names:
             saliency = maps[method][i]
             curves = deletion_insertion(model, image, saliency, steps, seed=seed + i)
             out = {
@@ -223,11 +222,11 @@ def faithfulness_per_image(
 
 def _maps_in_batches(explainer, images_u8: np.ndarray, batch_size: int, seed: int) -> dict[str, np.ndarray]:
     """:func:`saliency_maps` of all images, ``batch_size`` at a time, concatenated per key."""
-    from .images import to_model_input
+    from ..explain.engine import iter_explanations
 
     parts = [
-        saliency_maps(explainer, to_model_input(images_u8[start : start + batch_size]), seed=seed + start)
-        for start in range(0, len(images_u8), batch_size)
+        saliency_maps(explainer, explanation, seed=seed + start)
+        for start, explanation in iter_explanations(explainer, images_u8, batch_size)
     ]
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]} if parts else {}
 
@@ -245,12 +244,15 @@ def faithfulness_table(per_image: pd.DataFrame, n_boot: int = 1000, seed: int = 
     """Mean of each measure per model set and method, with 95 % patient-bootstrap intervals.
 
     Columns: ``model_set``, ``method``, ``n_images``, then ``<measure>``, ``<measure>_low``, ``<measure>_high``
-    for the measures present among :data:`SUMMARY_MEASURES`. Methods keep the order of :data:`METHODS`.
+    for the measures present among :data:`SUMMARY_MEASURES`. Methods keep the registry's order
+    (:data:`densenet_interp.explain.methods.METHODS`); methods no longer registered follow as they come.
     """
     measures = [m for m in SUMMARY_MEASURES if m in per_image.columns]
+    present = list(pd.unique(per_image["method"]))
+    order = [m for m in methods.METHODS if m in present] + [m for m in present if m not in methods.METHODS]
     rows = []
     for model_set in pd.unique(per_image["model_set"]):
-        for method in (m for m in METHODS if m in set(per_image["method"])):
+        for method in order:
             frame = per_image[(per_image["model_set"] == model_set) & (per_image["method"] == method)]
             out = {"model_set": model_set, "method": method, "n_images": len(frame)}
             for measure in measures:

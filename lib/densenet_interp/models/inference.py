@@ -1,6 +1,6 @@
 """Batch inference: per-image probabilities of a trained model on the validation images of its body parts.
 
-The images come from the decode-once cache of :mod:`densenet_interp.pipeline`, so evaluation never decodes a
+The images come from the decode-once cache of :mod:`densenet_interp.data.pipeline`, so evaluation never decodes a
 PNG that training already decoded. The result is the predictions table the evaluation notebook writes to
 ``results/<profile>/predictions/<model_set>.csv``: ``path, body_part, study_key, patient, label, probability``.
 """
@@ -12,10 +12,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .images import to_model_input
-from .profiles import ModelSet
+from ..data.images import to_model_input
+from ..paths import write_csv_atomic
+from ..profiles import ModelSet
 
-PREDICTION_COLUMNS = ["path", "body_part", "study_key", "patient", "label", "probability"]
+THRESHOLD = 0.5
+"""The paper: "a final prediction value above 0.5 was regarded as positive (i.e. abnormal)". The one threshold."""
+
+PREDICTION_COLUMNS = ("path", "body_part", "study_key", "patient", "label", "probability")
+"""The columns of a predictions table (``results/<profile>/predictions/<model_set>.csv``), in order."""
+
+
+def is_abnormal(probability):
+    """True where ``probability`` (a float or an array) is above :data:`THRESHOLD`, the paper's rule."""
+    return np.asarray(probability) > THRESHOLD if np.ndim(probability) else float(probability) > THRESHOLD
+
+
+def verdict(probability: float) -> str:
+    """``"abnormal"`` or ``"normal"`` for one probability, by :data:`THRESHOLD`."""
+    return "abnormal" if is_abnormal(probability) else "normal"
 
 
 def predict_images(model, images_u8: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -29,7 +44,7 @@ def predict_images(model, images_u8: np.ndarray, batch_size: int = 32) -> np.nda
 
 def predictions_table(model, index, model_set: ModelSet, cache, split: str = "valid") -> pd.DataFrame:
     """Predict every image of ``split`` for the model set's body parts; one row per image."""
-    from .mura import select_images
+    from ..data.mura import select_images
 
     images = select_images(index, split, model_set.body_parts).reset_index(drop=True)
     probabilities = predict_images(model, cache.arrays_for(images["path"].tolist()))
@@ -40,8 +55,4 @@ def predictions_table(model, index, model_set: ModelSet, cache, split: str = "va
 
 def write_predictions(table: pd.DataFrame, path: str | Path) -> Path:
     """Write a predictions table atomically as CSV."""
-    from .paths import atomic_path
-
-    with atomic_path(path) as tmp:
-        table[PREDICTION_COLUMNS].to_csv(tmp, index=False, float_format="%.6f")
-    return Path(path)
+    return write_csv_atomic(table[list(PREDICTION_COLUMNS)], path, index=False, float_format="%.6f")

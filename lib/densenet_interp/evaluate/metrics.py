@@ -1,14 +1,16 @@
 """Metrics and tables: the paper's Table 1 (image-level accuracy and Cohen's kappa) and an extended version.
 
 The paper evaluates each model set on the validation images of its own body parts, image by image, calling a
-probability above 0.5 abnormal (section 3). :func:`table1` reproduces that layout with the paper's values
-beside ours. :func:`table1_extended` adds AUROC, sensitivity, specificity, the MURA paper's study-level
-aggregation (mean probability of a study's images) and 95 % percentile bootstrap intervals. The bootstrap
-resamples *patients*, not images: a patient's images (and studies) are correlated, so resampling them one by
-one would make the intervals too narrow.
+probability above 0.5 abnormal (section 3; :data:`~densenet_interp.models.inference.THRESHOLD`). :func:`table1`
+reproduces that layout with the paper's values beside ours. :func:`table1_extended` adds AUROC, sensitivity,
+specificity, the MURA paper's study-level aggregation (mean probability of a study's images) and 95 % percentile
+bootstrap intervals. The bootstrap (:mod:`densenet_interp.evaluate.stats`) resamples *patients*, not images: a
+patient's images (and studies) are correlated, so resampling them one by one would make the intervals too narrow.
 
 Predictions contract (``results/<profile>/predictions/<model_set>.csv``): one row per image with columns
-``path, body_part, study_key, patient, label, probability`` (:data:`PREDICTION_COLUMNS`).
+``path, body_part, study_key, patient, label, probability``
+(:data:`~densenet_interp.models.inference.PREDICTION_COLUMNS`, written by
+:func:`~densenet_interp.models.inference.write_predictions`).
 """
 
 from __future__ import annotations
@@ -22,13 +24,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from .errors import DataError
-from .profiles import BODY_PARTS, MODEL_SETS
-
-THRESHOLD = 0.5  # the paper: "a final prediction value above 0.5 was regarded as positive"
-PREDICTION_COLUMNS = ("path", "body_part", "study_key", "patient", "label", "probability")
-
-Metric = Callable[[np.ndarray, np.ndarray], float]
+from ..errors import DataError
+from ..models.inference import PREDICTION_COLUMNS, THRESHOLD
+from ..profiles import BODY_PARTS, MODEL_SETS
+from .stats import LEVEL, bootstrap_distribution, percentile_interval
 
 
 @dataclass(frozen=True)
@@ -178,75 +177,6 @@ def study_predictions(pred_df: pd.DataFrame) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# bootstrap
-
-
-def bootstrap_distribution(
-    pred_df: pd.DataFrame,
-    metrics: Mapping[str, Metric],
-    n_boot: int = 1000,
-    seed: int = 0,
-    group: str | None = "patient",
-) -> pd.DataFrame:
-    """Each metric on ``n_boot`` resamples of ``pred_df`` (rows: resamples; columns: metric names).
-
-    A resample draws as many groups (patients) as there are, with replacement, and takes all rows of each
-    drawn group as often as it was drawn. ``group=None`` resamples single rows. ``label`` and
-    ``probability`` are passed to each metric as ``(y_true, prob)``.
-    """
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
-    y = pred_df["label"].to_numpy(dtype=np.int64)
-    p = pred_df["probability"].to_numpy(dtype=np.float64)
-    if group is None:
-        codes = np.arange(len(pred_df))
-    else:
-        if pred_df[group].isna().any():
-            raise ValueError(f"column {group!r} has missing values; every row must belong to a {group}")
-        codes = pd.factorize(pred_df[group])[0]
-    n_groups = int(codes.max()) + 1
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_groups, size=(n_boot, n_groups))
-    offsets = (np.arange(n_boot) * n_groups)[:, np.newaxis]
-    group_counts = np.bincount((draws + offsets).ravel(), minlength=n_boot * n_groups).reshape(n_boot, -1)
-    row_counts = group_counts[:, codes]  # how often each row enters each resample
-    values = np.empty((n_boot, len(metrics)))
-    for b in range(n_boot):
-        rows = np.repeat(np.arange(len(y)), row_counts[b])
-        yb, pb = y[rows], p[rows]
-        values[b] = [metric(yb, pb) for metric in metrics.values()]
-    return pd.DataFrame(values, columns=list(metrics))
-
-
-def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return (float("nan"), float("nan"))
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(finite, [tail, 100 - tail])
-    return (float(low), float(high))
-
-
-def bootstrap_ci(
-    pred_df: pd.DataFrame,
-    metric: Metric,
-    n_boot: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-    group: str | None = "patient",
-) -> tuple[float, float]:
-    """Percentile bootstrap interval ``(low, high)`` of ``metric(y_true, prob)``, resampling ``group``s.
-
-    Resamples where the metric is undefined (nan, e.g. one class only) are left out; (nan, nan) if all are.
-    Deterministic for a given ``seed``.
-    """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
-    values = bootstrap_distribution(pred_df, {"metric": metric}, n_boot, seed, group)["metric"].to_numpy()
-    return _percentiles(values, level)
-
-
-# ----------------------------------------------------------------------------------------------------------
 # tables
 
 
@@ -307,7 +237,7 @@ def table1_markdown(table: pd.DataFrame, data_label: str) -> str:
     shown = [c for c in TABLE1_COLUMNS if c != "model_set"]
     lines = [
         "Table 1: Performance metrics for the different model sets (image level, validation images of each "
-        "model set's body parts, probability > 0.5 = abnormal)",
+        f"model set's body parts, probability > {THRESHOLD} = abnormal)",
         "",
         "| " + " | ".join(TABLE1_COLUMNS[c] for c in shown) + " |",
         "| --- |" + " ---: |" * (len(shown) - 1),
@@ -336,7 +266,7 @@ def _with_intervals(
     boot = bootstrap_distribution(frame, chosen, n_boot=n_boot, seed=seed, group="patient")
     out: dict[str, float] = {}
     for name, fn in chosen.items():
-        low, high = _percentiles(boot[name].to_numpy(), 0.95)
+        low, high = percentile_interval(boot[name].to_numpy(), LEVEL)
         out.update({f"{prefix}{name}": fn(y, p), f"{prefix}{name}_low": low, f"{prefix}{name}_high": high})
     return out
 

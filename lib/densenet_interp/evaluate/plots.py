@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .profiles import MODEL_SETS
+from ..models.inference import THRESHOLD
+from ..profiles import MODEL_SETS
 
 
 def roc_curves(predictions: dict[str, pd.DataFrame]) -> Figure:
@@ -29,8 +30,8 @@ def roc_curves(predictions: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
-def confusion_matrices(predictions: dict[str, pd.DataFrame], threshold: float = 0.5) -> Figure:
-    """Image-level confusion matrices at the paper's threshold (0.5), counts and row shares."""
+def confusion_matrices(predictions: dict[str, pd.DataFrame], threshold: float = THRESHOLD) -> Figure:
+    """Image-level confusion matrices at the paper's threshold (:data:`THRESHOLD`), counts and row shares."""
     from sklearn.metrics import confusion_matrix
 
     fig = Figure(figsize=(3.2 * len(predictions), 3.3), layout="constrained")
@@ -57,7 +58,7 @@ def confusion_matrices(predictions: dict[str, pd.DataFrame], threshold: float = 
 
 def save(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     """Write a figure atomically (format from the suffix)."""
-    from .paths import atomic_path
+    from ..paths import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi)

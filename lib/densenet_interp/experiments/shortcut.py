@@ -17,7 +17,7 @@ epoch (on a short schedule the rule tends to keep an early epoch that has not le
 when its legend share is significantly above chance AND significantly above the control's (95 % patient
 bootstrap intervals of the per-image excess and of the paired difference both exclude 0).
 
-Entry point for Make: ``python -m densenet_interp.shortcut --profile tiny`` writes
+Run by ``densenet-interp shortcut --profile P`` (``make shortcut``); writes
 ``results/<profile>/tables/shortcut.csv`` (last), ``shortcut.md``, ``shortcut_per_image.csv`` and
 ``results/<profile>/figures/shortcut.png``; datasets go to ``data/<profile>/shortcut/``, models to
 ``results/<profile>/models/shortcut_<variant>/``. Everything is resumable: finished datasets and models are
@@ -26,10 +26,8 @@ reused, never regenerated or retrained.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,17 +37,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .errors import ModelFileError, UserFacingError
-from .localisation import (
-    MIN_PATIENTS,
-    bootstrap_mean,
-    format_interval,
-    paired_difference,
-    share_column,
-    summary_row,
-)
-from .paths import Layout, atomic_path, write_text_atomic
-from .profiles import Profile, get_model_set, get_profile
+from ..evaluate.localisation import summary_row
+from ..evaluate.measures import share_column
+from ..evaluate.stats import MIN_PATIENTS, bootstrap_mean, format_interval, paired_difference
+from ..paths import Layout, RunFiles, write_csv_atomic, write_text_atomic
+from ..profiles import Profile, get_model_set, get_profile
 
 MODEL_SET = "wrist_pretrained"
 BODY_PARTS = ("XR_WRIST",)
@@ -96,7 +88,7 @@ def make_variant_data(
     The generator renames a finished dataset into place, so an existing folder is complete; it is reused if
     its manifest records the same scale, seed, image size and legend correlation, and regenerated otherwise.
     """
-    from .phantom import generate_dataset
+    from ..phantom import generate_dataset
 
     mura_dir = variant_mura_dir(work_dir, variant)
     wanted = {
@@ -124,9 +116,9 @@ def make_variant_data(
 
 def _drop_stale_model(out_dir: Path, mura_dir: Path, profile: Profile, log: Callable[[str], None]) -> None:
     """Delete a finished run whose card names other data or another profile (it would never be retrained)."""
-    from .mura import fingerprint, read_mura
+    from ..data.mura import fingerprint, read_mura
 
-    card_file = out_dir / "card.json"
+    card_file = RunFiles(out_dir).card
     if not card_file.is_file():
         return
     card = json.loads(card_file.read_text())
@@ -143,15 +135,15 @@ def train_variant(
     variant: Variant,
     mura_dir: Path,
     results_dir: Path,
-    standin_weights: Path | None,
+    standin_weights: str | Path | None,
     seed: int,
     cache_dir: Path,
     log: Callable[[str], None],
 ) -> Path:
     """Train ``wrist_pretrained`` on a variant's data (resumes; a finished run is reused); return its folder."""
-    from .training import train_model_set
+    from ..models.training import train_model_set
 
-    out_dir = Path(results_dir) / "models" / f"shortcut_{variant.name}"
+    out_dir = Layout(Path(results_dir)).model_dir(f"shortcut_{variant.name}")
     _drop_stale_model(out_dir, mura_dir, profile, log)
     train_model_set(
         profile,
@@ -174,8 +166,7 @@ def checkpoint_models(run_dir: Path, profile: Profile, log: Callable[[str], None
     the same training run learns by its end. ``last`` is left out (with a log line) when its weights were not
     kept (large models keep only the epochs a selection rule prefers).
     """
-    from .models import build_model, load_model
-    from .training import RunFiles
+    from ..models.densenet import build_model, load_model
 
     files = RunFiles(Path(run_dir))
     chosen = {"selected": load_model(files.model)}
@@ -203,10 +194,10 @@ def evaluate(
     Adds ``model`` (variant the model was trained on), ``checkpoint`` (``selected`` or ``last``) and
     ``eval_set`` (variant of the validation images).
     """
-    from . import mura, pipeline
-    from .explain import Explainer
-    from .localisation import localisation_table
-    from .phantom import load_annotations
+    from ..data import mura, pipeline
+    from ..evaluate.localisation import localisation_table
+    from ..explain.engine import Explainer
+    from ..phantom import load_annotations
 
     explainer = Explainer(model)
     tables = []
@@ -256,13 +247,13 @@ def summarise(
 ) -> pd.DataFrame:
     """One row per (checkpoint, model, evaluation set): accuracy, kappa, legend share vs chance and vs control.
 
-    Legend measures (share of the CAM's ``mass`` reading, see :mod:`densenet_interp.localisation`) are
+    Legend measures (share of the CAM's ``mass`` reading, see :mod:`densenet_interp.evaluate.localisation`) are
     averaged over images that show a legend. ``legend_vs_control`` is the paired mean
     difference in legend share against the control model (same checkpoint) on the same images (0 for the
     control itself).
     Intervals are 95 % percentile bootstraps resampling patients.
     """
-    from .evaluation import cohen_kappa
+    from ..evaluate.metrics import cohen_kappa
 
     column = share_column("legend", mass)
     rows = []
@@ -323,7 +314,7 @@ def flag_shortcut(summary: pd.DataFrame) -> pd.Series:
     """The rule: legend share significantly above chance AND significantly above the control model's.
 
     Significant means the lower end of the 95 % interval is above 0, for the per-image excess over chance and
-    for the paired difference to the control, on at least :data:`~densenet_interp.localisation.MIN_PATIENTS`
+    for the paired difference to the control, on at least :data:`~densenet_interp.evaluate.stats.MIN_PATIENTS`
     patients whose images show a legend. The control model is never flagged (its difference is 0).
     """
     needed = ("legend_excess_low", "legend_vs_control_low", "n_legend_patients")
@@ -462,7 +453,8 @@ def run_shortcut_experiment(
             :func:`experiment_scale` of it.
         work_dir: where the two phantom datasets and their decode cache go (``data/<profile>/shortcut``).
         results_dir: ``results/<profile>``: models under ``models/shortcut_<variant>/``, tables and figure.
-        standin_weights: backbone weights for the pre-trained initialisation (the stand-in pre-training).
+        standin_weights: a backbone weights file to start both models from instead of the one
+            :func:`~densenet_interp.models.weights.initial_weights` chooses (None: the policy decides).
         seed: dataset generation, initial weights, data order; the same for both variants.
         variants: ``(control, shortcut)``; the first must have legend_correlation 0 (the neutral set).
 
@@ -476,21 +468,15 @@ def run_shortcut_experiment(
         )
     work_dir, results_dir = Path(work_dir), Path(results_dir)
     cache_dir = work_dir / "cache"
-    standin = Path(standin_weights) if standin_weights else None
-    if profile.pretraining == "standin" and (
-        standin is None or not standin.is_file()
-    ):  # fail before generating
-        raise ModelFileError(
-            f"stand-in pre-trained weights not found; {MODEL_SET} starts from them (run `densenet-interp pretrain "
-            f"--profile {profile.name}` first, or pass the backbone .weights.h5)",
-            path=standin,
-        )
+    from ..models.weights import initial_weights
+
+    initial_weights(profile, get_model_set(MODEL_SET), override=standin_weights)  # fail before generating
     scale = experiment_scale(profile)
     mura_dirs = {v.name: make_variant_data(profile, v, work_dir, seed, scale, log) for v in variants}
     tables = []
     for variant in variants:
         run_dir = train_variant(
-            profile, variant, mura_dirs[variant.name], results_dir, standin, seed, cache_dir, log
+            profile, variant, mura_dirs[variant.name], results_dir, standin_weights, seed, cache_dir, log
         )
         for checkpoint, model in checkpoint_models(run_dir, profile, log).items():
             tables.append(evaluate(model, variant.name, checkpoint, mura_dirs, cache_dir, profile.image_size))
@@ -505,50 +491,11 @@ def write_outputs(
     summary: pd.DataFrame, per_image: pd.DataFrame, results_dir: Path, data_label: str, variants
 ) -> None:
     """Per-image CSV, Markdown and figure first; ``tables/shortcut.csv`` (the Make target) last, all atomic."""
-    from .plots import save
+    from ..evaluate.plots import save
 
-    tables = Path(results_dir) / "tables"
-    with atomic_path(tables / "shortcut_per_image.csv") as tmp:
-        per_image.to_csv(tmp, index=False, float_format="%.6g")
+    layout = Layout(Path(results_dir))
+    tables = layout.tables_dir
+    write_csv_atomic(per_image, tables / "shortcut_per_image.csv", index=False, float_format="%.6g")
     write_text_atomic(tables / "shortcut.md", shortcut_markdown(summary, data_label, tuple(variants)))
-    save(plot_shortcut(summary), Path(results_dir) / "figures" / "shortcut.png")
-    with atomic_path(tables / "shortcut.csv") as tmp:
-        summary.to_csv(tmp, index=False, float_format="%.6g")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m densenet_interp.shortcut --profile P [--results-dir D] [--data-dir D] [--seed S]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m densenet_interp.shortcut", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--profile", default=None, help="tiny, mini or paper (default: $PROFILE or mini)")
-    parser.add_argument("--results-dir", default=None, help="default: results/<profile>")
-    parser.add_argument(
-        "--data-dir", default=None, help="default: data/<profile>; datasets go to <it>/shortcut"
-    )
-    parser.add_argument("--standin-weights", default=None, help="default: the profile's stand-in backbone")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-boot", type=int, default=1000)
-    args = parser.parse_args(argv)
-    profile = get_profile(args.profile)
-    if not profile.phantom:
-        parser.error(f"profile {profile.name!r} reads real MURA; the shortcut experiment needs the phantom")
-    layout = Layout.for_profile(profile.name)
-    results_dir = Path(args.results_dir) if args.results_dir else layout.results
-    data_dir = Path(args.data_dir) if args.data_dir else layout.data
-    standin = args.standin_weights or (results_dir / "models" / "standin_pretrain" / "backbone.weights.h5")
-    started = time.perf_counter()
-    try:
-        summary = run_shortcut_experiment(profile, data_dir / "shortcut", results_dir, standin, args.seed,
-                                          n_boot=args.n_boot)  # fmt: skip
-    except UserFacingError as exc:  # a missing stand-in backbone, a bad dataset: one line, no traceback
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        return 2
-    print("\n".join(findings(summary)))
-    print(f"shortcut experiment ({profile.name}): {time.perf_counter() - started:.0f} s; wrote "
-          f"{results_dir / 'tables' / 'shortcut.csv'}")  # fmt: skip
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    save(plot_shortcut(summary), layout.figures_dir / "shortcut.png")
+    write_csv_atomic(summary, tables / "shortcut.csv", index=False, float_format="%.6g")

@@ -1,0 +1,39 @@
+"""``densenet-interp train MODEL_SET [--profile P] [--mura-dir DIR] [--out DIR]``: one line per epoch."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..profiles import MODEL_SETS, PROFILES
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "train",
+        help="train one of the paper's four model sets (resumes if interrupted)",
+        description="Train a model set with the profile's recipe (the paper's schedule, augmentation and epoch "
+        "selection); an interrupted run resumes from its last finished epoch.",
+    )
+    p.add_argument("model_set", choices=list(MODEL_SETS), help="which of the paper's four model sets")
+    p.add_argument("--profile", choices=sorted(PROFILES), default=None, help="default: $PROFILE or mini")
+    p.add_argument("--mura-dir", help="MURA-layout folder (default: the profile's phantom dataset)")
+    p.add_argument("--out", help="model folder (default: results/<profile>/models/<model_set>/)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..models.training import train_model_set
+    from ..paths import Layout, RunFiles
+    from ..profiles import get_model_set, get_profile
+
+    profile = get_profile(args.profile)
+    model_set = get_model_set(args.model_set)
+    layout = Layout.for_profile(profile.name)
+    mura_dir = Path(args.mura_dir) if args.mura_dir else layout.phantom_dir
+    out = Path(args.out) if args.out else layout.model_dir(model_set.name)
+    if RunFiles(out).finished():
+        print(f"{model_set.name}: already trained ({RunFiles(out).model}); delete the folder to retrain")
+    train_model_set(profile, model_set, mura_dir, out, log=lambda line: print(line, flush=True))
+    return 0

@@ -1,0 +1,13 @@
+"""Evaluate: numbers and verdicts from predictions and maps. Measures take maps in and give numbers out.
+
+=================  ==========================================================================================
+``metrics``        accuracy, Cohen's kappa, AUROC...; the paper's Table 1 and the extended tables
+``stats``          the ONE patient bootstrap (resampling draws, intervals, paired differences) every table uses
+``measures``       one map against ground-truth regions: mass shares, chance, enrichment, pointing game
+``localisation``   those measures over a model set's validation images; summaries, Markdown, plot
+``claims``         the paper's qualitative claims, each given a computed verdict
+``faithfulness``   every registered saliency method against CAM and against the model (deletion, insertion)
+``case_report``    the "what this run shows" paragraph of a case figure
+``plots``          ROC curves, confusion matrices, saving figures
+=================  ==========================================================================================
+"""
