@@ -35,8 +35,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from densenet_interp import models, pipeline  # noqa: E402
+from densenet_interp.data import pipeline  # noqa: E402
 from densenet_interp.data.images import to_model_input  # noqa: E402
+from densenet_interp.models import densenet as models  # noqa: E402
 from densenet_interp.paths import Layout, write_text_atomic  # noqa: E402
 from densenet_interp.profiles import get_profile  # noqa: E402
 

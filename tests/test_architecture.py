@@ -229,3 +229,39 @@ def test_trainings_and_data_are_order_only_on_code():
         normal = [p for prereqs in rules[target] for p in prereqs]
         code = [p for p in normal if p.endswith((".py", ".ipynb"))]
         assert code == [], f"{target} would rebuild when {code} change"
+
+
+def _imported_names(source: str):
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith(PACKAGE):
+            for alias in node.names:
+                yield node.module, alias.name
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith(PACKAGE):
+                    yield alias.name, None
+
+
+def test_benchmarks_and_notebooks_import_only_what_exists():
+    """Scripts that no unit test imports (benchmarks, notebooks) still name existing modules and attributes."""
+    import importlib
+
+    sources = {path: path.read_text() for path in sorted((ROOT / "benchmarks").glob("*.py"))}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        sources[path] = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+    missing = []
+    for path, source in sources.items():
+        for module, name in _imported_names(source):
+            try:
+                imported = importlib.import_module(module)
+            except ImportError as exc:
+                missing.append(f"{path.name}: {module} ({exc})")
+                continue
+            if name is not None and not hasattr(imported, name):
+                try:
+                    importlib.import_module(f"{module}.{name}")
+                except ImportError:
+                    missing.append(f"{path.name}: {module}.{name}")
+    assert missing == []
