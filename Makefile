@@ -28,6 +28,13 @@ export DENSENET_INTERP_DATA := $(abspath $(DATA_ROOT))
 export PROFILE
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED := 0
+# Fixed thread pools: the same bits on every machine (a sum split over other thread counts adds in another
+# order). THREADS=0 lets TensorFlow use every core: faster on big machines, other bits. See models/runtime.py.
+THREADS ?= 2
+ifneq ($(THREADS),0)
+export TF_NUM_INTRAOP_THREADS := $(THREADS)
+export TF_NUM_INTEROP_THREADS := $(THREADS)
+endif
 export MPLBACKEND := Agg
 
 # ---------------------------------------------------------------------------------------------- environment
@@ -162,14 +169,14 @@ CODE_SHORTCUT := \
   $(PKG)/evaluate/metrics.py $(PKG)/evaluate/plots.py $(PKG)/evaluate/stats.py \
   $(PKG)/experiments/__init__.py $(PKG)/experiments/shortcut.py $(PKG)/explain/__init__.py \
   $(PKG)/explain/engine.py $(PKG)/models/__init__.py $(PKG)/models/densenet.py \
-  $(PKG)/models/inference.py $(PKG)/models/training.py $(PKG)/models/weights.py \
-  $(PKG)/paths.py $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py \
-  $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py \
-  $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py \
-  $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
-  $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
-  $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
-  $(PKG)/profiles.py
+  $(PKG)/models/inference.py $(PKG)/models/runtime.py $(PKG)/models/training.py \
+  $(PKG)/models/weights.py $(PKG)/paths.py $(PKG)/phantom/__init__.py \
+  $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py \
+  $(PKG)/phantom/cases.py $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py \
+  $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py \
+  $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py \
+  $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py $(PKG)/phantom/solids.py \
+  $(PKG)/phantom/views.py $(PKG)/profiles.py
 
 print-%:
 	@echo $($*)
@@ -225,8 +232,20 @@ EXPLORER := $(OUTNB)/90_explorer.ipynb
 $(EXPLORER): $(NB)/90_explorer.ipynb $(CODE_90) $(MODELS) | $(VENV_STAMP)
 	$(call RUN_NB,$<,$@) -p require_models True
 
+# ------------------------------------------------------------------------------------------ reproducibility
+# `make verify-results`: run the whole profile again from nothing (phantom, stand-in, trainings, tables) in a
+# scratch folder, then compare its tables with the ones in results/<profile>/ byte for byte; every file that
+# differs is named with its first differing line, and the exit status is 1 if any does. The scratch folder is
+# wiped first (a stale model would be reused, since models are order-only on code).
+VERIFY_ROOT ?= $(ROOT)/.verify
+verify-results: | $(VENV_STAMP)
+	rm -rf "$(VERIFY_ROOT)"
+	$(MAKE) --no-print-directory reproduce PROFILE=$(PROFILE) RESULTS_ROOT="$(VERIFY_ROOT)/results" DATA_ROOT="$(VERIFY_ROOT)/data"
+	$(CLI) compare "$(RESULTS)" "$(VERIFY_ROOT)/results/$(PROFILE)" --files 'tables/*.csv' 'predictions/*.csv'
+
 # ------------------------------------------------------------------------------------------------ targets
-.PHONY: reproduce shortcut data models tables figures test lint format lab app chromium clean-results help
+.PHONY: reproduce shortcut data models tables figures test lint format lab app chromium clean-results help \
+  verify-results
 # No recipe of its own, so `make -q reproduce` answers whether everything is up to date.
 reproduce: $(TABLE2) $(TABLE1) $(FIGURES) $(if $(filter 1,$(PHANTOM)),$(LOCALISATION)) $(EXPLORER)
 

@@ -250,7 +250,9 @@ def test_benchmarks_and_notebooks_import_only_what_exists():
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         cells = json.loads(path.read_text())["cells"]
         code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-        sources[path] = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+        sources[path] = "\n".join(
+            line for line in code.splitlines() if not line.lstrip().startswith(("%", "!"))
+        )
     missing = []
     for path, source in sources.items():
         for module, name in _imported_names(source):

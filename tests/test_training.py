@@ -60,7 +60,10 @@ SCRIPT = textwrap.dedent(
             return dataset.map(lambda x, y: (tf.numpy_function(lambda a: time.sleep(2) or a, [x], tf.float32), y))
 
         pipeline.make_dataset = slow_make_dataset
-    profile = dataclasses.replace(PROFILES["tiny"], image_size=32, epochs=3)
+    if os.environ.get("MINI_SIZED"):  # the mini profile's model and input size, two short epochs
+        profile = dataclasses.replace(PROFILES["mini"], epochs=2)
+    else:
+        profile = dataclasses.replace(PROFILES["tiny"], image_size=32, epochs=3)
     mura_dir, out, cache = sys.argv[1:4]
     training.train_model_set(profile, "wrist_random", mura_dir, out, cache_dir=cache)
     """
@@ -230,6 +233,41 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(run_a, data):
     assert "resuming after epoch 1" in output
     _assert_same_run(run_a[0], out)
     assert json.loads((out / "card.json").read_text())["resumed_from_epoch"] == 1
+
+
+@pytest.mark.slow
+def test_mini_sized_training_is_bit_identical_in_two_processes(data):
+    """The rule behind every committed number: the same commit, profile and data give the same weights, bit for
+    bit, in two processes started side by side (the defaults: op determinism on, oneDNN held to AVX2)."""
+    runs = [data["base"] / f"mini_{name}" for name in ("first", "second")]
+    processes = [_run_script(data, out, MINI_SIZED="1") for out in runs]
+    for process in processes:
+        output = process.communicate(timeout=600)[0]
+        assert process.returncode == 0, output
+    cards = [json.loads((out / "card.json").read_text()) for out in runs]
+    assert all(card["execution"]["op_determinism"] for card in cards)
+    assert all(card["execution"]["onednn"]["ONEDNN_MAX_CPU_ISA"] == "AVX2" for card in cards)
+    a, b = (pd.read_csv(out / "history.csv") for out in runs)
+    pd.testing.assert_frame_equal(a[METRICS], b[METRICS], check_exact=True)
+    for epoch in (1, 2):
+        name = f"checkpoints/epoch_{epoch:03d}.weights.h5"
+        first, second = (_weight_bytes(out / name) for out in runs)
+        assert first == second, f"epoch {epoch}: weights differ between the two processes"
+
+
+def _weight_bytes(path: Path) -> bytes:
+    """Every variable of a Keras weights file, in file order, as one byte string."""
+    import h5py
+
+    chunks = []
+    with h5py.File(path, "r") as handle:
+        handle.visititems(
+            lambda name, item: (
+                chunks.append(name.encode() + item[()].tobytes()) if isinstance(item, h5py.Dataset) else None
+            )
+        )
+    assert chunks, f"{path} holds no weights"
+    return b"".join(chunks)
 
 
 @pytest.mark.slow

@@ -20,4 +20,11 @@ only from its own stage or the ones above it in this table; ``tests/test_archite
 =================  ==========================================================================================
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# The same bits on other processors: oneDNN picks its kernels by the instruction set it finds at run time
+# (AVX-512 kernels give other weights than AVX2 ones), so it is held to AVX2, which every x86-64 processor of
+# the last decade has, unless the user says otherwise. Set before TensorFlow starts; see models/runtime.py.
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")

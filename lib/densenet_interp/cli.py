@@ -15,7 +15,18 @@ import sys
 from . import __version__
 from .errors import UserFacingError
 
-COMMANDS = ("profile", "stats", "phantom", "cases", "pretrain", "train", "explain", "shortcut", "app")
+COMMANDS = (
+    "profile",
+    "stats",
+    "phantom",
+    "cases",
+    "pretrain",
+    "train",
+    "explain",
+    "shortcut",
+    "app",
+    "compare",
+)
 """Subcommand names, in the order ``--help`` lists them; each is a module of :mod:`densenet_interp.commands`."""
 
 

@@ -15,6 +15,7 @@ place that does it) turns them into one line on stderr and exit status 2.
 ``explain``   case figure (CAM and layer-wise activations) and arrays for radiograph files
 ``shortcut``  the text-legend shortcut experiment (beyond the paper; phantom profiles)
 ``app``       serve the explorer as a web app (Voila) or JupyterLab on 127.0.0.1
+``compare``   two results folders file by file, byte for byte (the check of ``make verify-results``)
 ============  =====================================================================================
 
 Adding a command: a module here with ``add_parser(subparsers)`` (returns its parser) and ``run(args)``,

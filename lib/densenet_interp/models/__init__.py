@@ -9,5 +9,7 @@
 ``training``       the paper's recipe (schedule, augmentation, epoch selection), resumable runs, model cards
 ``inference``      probabilities of a trained model; :data:`~inference.THRESHOLD` (the paper's 0.5, the one
                    threshold) and the predictions table's columns
+``runtime``        how a run executes: op determinism (on), thread pools, oneDNN's instruction set, strategy,
+                   precision; :func:`~runtime.execution` records what the bits depend on in the model card
 =================  ==========================================================================================
 """

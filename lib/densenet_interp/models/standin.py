@@ -267,6 +267,7 @@ def pretrain(
     import keras
 
     from .densenet import build_compact_densenet, classification_head
+    from .runtime import deterministic_switch, execution, make_deterministic
     from .weights import save_backbone_weights
 
     if profile.architecture != "compact":
@@ -283,6 +284,7 @@ def pretrain(
         f"images at {profile.image_size}px ({time.perf_counter() - start:.1f}s to render)"
     )
 
+    make_deterministic(deterministic_switch())  # as the trainings: the same bits on every rerun
     keras.utils.set_random_seed(seed)
     backbone = build_compact_densenet(
         profile.blocks, profile.growth_rate, profile.image_size, include_top=False, name="standin_backbone"
@@ -328,6 +330,7 @@ def pretrain(
         "seconds": round(time.perf_counter() - start, 1),
         "seed": seed,
         "versions": _versions(),
+        "execution": execution(),
     }
     write_text_atomic(card_path(out_path), json.dumps(card, indent=2) + "\n")
     log(

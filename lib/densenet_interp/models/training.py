@@ -23,14 +23,8 @@ from its last finished epoch. The data order and augmentation of an epoch depend
 and the optimizer state is restored exactly, so the resumed run ends as the uninterrupted one would (with op
 determinism, bit for bit). A folder with ``model.keras`` and ``card.json`` is finished and is never retrained.
 
-Switches (environment variables, or the keyword arguments of :func:`train_model_set`):
-
-* ``DETERMINISTIC=1|0``: ``tf.config.experimental.enable_op_determinism()``; default on for ``tiny``.
-* ``STRATEGY=mirrored``: train under ``tf.distribute.MirroredStrategy`` over all visible GPUs (over the
-  logical CPUs when there is no GPU); the profile's batch size stays the global batch.
-* ``MIXED_PRECISION=1``: the ``mixed_float16`` Keras policy (GPU runs; Keras adds loss scaling).
-* ``XLA=1``: ``jit_compile=True`` in ``compile`` (GPU runs). Off by default: Keras would otherwise turn XLA
-  on by itself on a GPU, and a run's numerics should not depend on that.
+Switches (``DETERMINISTIC`` on by default, ``STRATEGY``, ``MIXED_PRECISION``, ``XLA``) and what makes a run
+reproducible bit for bit: :mod:`densenet_interp.models.runtime`.
 """
 
 from __future__ import annotations
@@ -38,12 +32,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import platform
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -57,6 +49,7 @@ from ..errors import ModelFileError
 from ..paths import PROJECT_ROOT, Layout, RunFiles, atomic_path, write_csv_atomic, write_text_atomic
 from ..profiles import ModelSet, Profile, get_model_set, get_profile
 from . import densenet as models
+from .runtime import RuntimeOptions, execution, make_deterministic, precision, strategy_scope
 from .weights import initial_weights
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
@@ -77,7 +70,6 @@ def majority_rate(labels) -> float:
 
 
 KEEP_ALL_EPOCHS_MAX_PARAMS = 5_000_000  # keep every epoch's weights below this size (the compact models)
-STRATEGIES = ("default", "mirrored")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -112,66 +104,6 @@ def select_epochs(history: pd.DataFrame, val_majority: float | None = None) -> t
     ranked = candidates.assign(_gap=gap.round(12)).sort_values(["_gap", "val_loss", "epoch"], kind="stable")
     by_loss = history.sort_values(["val_loss", "epoch"], kind="stable")
     return int(ranked["epoch"].iloc[0]), int(by_loss["epoch"].iloc[0])
-
-
-# ----------------------------------------------------------------------------------------------------------
-# runtime switches
-
-
-@dataclasses.dataclass(frozen=True)
-class RuntimeOptions:
-    """How a run executes (not what it computes); see the module docstring for each switch."""
-
-    strategy: str = "default"
-    mixed_precision: bool = False
-    xla: bool = False
-    deterministic: bool = False
-
-    @classmethod
-    def resolve(cls, profile: Profile, **given) -> RuntimeOptions:
-        """Options from keyword arguments, else the environment, else the defaults (determinism on for tiny)."""
-        strategy = given.get("strategy") or os.environ.get("STRATEGY") or "default"
-        if strategy not in STRATEGIES:
-            raise ValueError(f"STRATEGY={strategy!r}; expected one of {', '.join(STRATEGIES)}")
-        return cls(
-            strategy=strategy,
-            mixed_precision=_switch(given.get("mixed_precision"), "MIXED_PRECISION", False),
-            xla=_switch(given.get("xla"), "XLA", False),
-            deterministic=_switch(given.get("deterministic"), "DETERMINISTIC", profile.name == "tiny"),
-        )
-
-
-def _switch(value: bool | None, variable: str, default: bool) -> bool:
-    if value is not None:
-        return bool(value)
-    text = os.environ.get(variable, "").strip().lower()
-    if text in ("", "default"):
-        return default
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{variable}={text!r}; expected 1 or 0")
-
-
-def _strategy(name: str) -> tf.distribute.Strategy:
-    if name == "default":
-        return tf.distribute.get_strategy()
-    devices = [d.name for d in tf.config.list_logical_devices("GPU")]
-    devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
-    return tf.distribute.MirroredStrategy(devices=devices)
-
-
-@contextmanager
-def _precision(mixed: bool) -> Iterator[None]:
-    """Use the ``mixed_float16`` policy inside the block if ``mixed``; always restore the previous one."""
-    previous = keras.config.dtype_policy()
-    if mixed:
-        keras.config.set_dtype_policy("mixed_float16")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -371,13 +303,12 @@ def train_model_set(
     index = mura.read_mura(mura_dir)
     init, init_file = initial_weights(profile, model_set, override=standin_weights)
     run = _Run(profile, model_set, files, options, init, init_file, seed, mura.fingerprint(index))
-    if options.deterministic:
-        tf.config.experimental.enable_op_determinism()  # process-wide; TensorFlow has no public way back
+    make_deterministic(options.deterministic)  # process-wide; TensorFlow has no public way back
     keras.utils.set_random_seed(seed)
     data = _data(
         index, model_set, profile, Path(cache_dir or Layout.for_profile(profile.name).cache_dir), log
     )
-    with _precision(options.mixed_precision):
+    with precision(options.mixed_precision):
         rows, resumed_from, replicas = _fit(run, data, log)
     card = _card(run, index, data, rows, resumed_from, replicas)
     card = _json_roundtrip(card | {"seconds_this_process": round(time.perf_counter() - started, 1)})
@@ -392,7 +323,7 @@ def train_model_set(
 def _fit(run: _Run, data: dict, log) -> tuple[list[dict], int | None, int]:
     """Run the remaining epochs, checkpointing each; return ``(history rows, resumed from epoch, replicas)``."""
     profile, files = run.profile, run.files
-    strategy = _strategy(run.options.strategy)
+    strategy = strategy_scope(run.options.strategy)
     with strategy.scope():
         model = models.build_model(
             profile, pretrained=run.model_set.pretrained, weights_path=run.init_file, seed=run.seed
@@ -518,6 +449,7 @@ def _card(run: _Run, index, data: dict, rows: list[dict], resumed_from: int | No
         "seconds": round(float(history["seconds"].sum()), 1),
         "resumed_from_epoch": resumed_from,
         "runtime": dataclasses.asdict(options) | {"replicas": replicas},
+        "execution": execution(),
         "package_versions": _package_versions(),
         "git_commit": commit,
         "git_uncommitted_changes": dirty,

@@ -1,0 +1,149 @@
+"""How a run executes (not what it computes): the switches of a training run, and what makes it reproducible.
+
+Switches (environment variables, or the keyword arguments of ``training.train_model_set``):
+
+* ``DETERMINISTIC=1|0``: ``tf.config.experimental.enable_op_determinism()``. **On by default for every
+  profile**: the same commit, profile and data then give the same weights, bit for bit, run after run
+  (``tests/test_training.py`` trains a mini-sized model twice in separate processes and compares the bytes).
+* ``STRATEGY=mirrored``: train under ``tf.distribute.MirroredStrategy`` over all visible GPUs (over the
+  logical CPUs when there is no GPU); the profile's batch size stays the global batch.
+* ``MIXED_PRECISION=1``: the ``mixed_float16`` Keras policy (GPU runs; Keras adds loss scaling).
+* ``XLA=1``: ``jit_compile=True`` in ``compile`` (GPU runs). Off by default: Keras would otherwise turn XLA
+  on by itself on a GPU, and a run's numerics should not depend on that.
+
+What else bit-identity takes, and who sets it (``benchmarks/determinism.py`` measures each point):
+
+* **oneDNN held to one instruction set** (``ONEDNN_MAX_CPU_ISA=AVX2``): oneDNN picks its kernels at run time by
+  the processor's instruction set, and AVX-512 kernels give other weights than AVX2 ones; every x86-64
+  processor of the last decade has AVX2. ``densenet_interp/__init__.py`` sets the default before TensorFlow
+  starts (turning oneDNN off, ``TF_ENABLE_ONEDNN_OPTS=0``, is deterministic too, but slower).
+* **Fixed thread pools**: ``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS`` (the Makefile's ``THREADS``,
+  default 2), read by TensorFlow when it starts: a reduction split over another number of threads adds in
+  another order (1 thread and 2 threads give other weights).
+* **Seeds**: ``keras.utils.set_random_seed(seed)`` before the model is built; the data order and the
+  augmentation of an epoch are stateless functions of ``(seed, epoch)`` (:mod:`densenet_interp.data.pipeline`).
+
+What cannot be promised: oneDNN and Eigen size their blocks by the processor's cache sizes, so a processor
+with other caches may still add in another order; only one machine type could be tested here.
+
+:func:`execution` reports all of it for the model card.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import keras
+import tensorflow as tf
+
+from ..profiles import Profile
+
+STRATEGIES = ("default", "mirrored")
+ONEDNN_ENV = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")
+THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeOptions:
+    """How a run executes (not what it computes); see the module docstring for each switch."""
+
+    strategy: str = "default"
+    mixed_precision: bool = False
+    xla: bool = False
+    deterministic: bool = True
+
+    @classmethod
+    def resolve(cls, profile: Profile, **given) -> RuntimeOptions:
+        """Options from keyword arguments, else the environment, else the defaults (determinism on)."""
+        strategy = given.get("strategy") or os.environ.get("STRATEGY") or "default"
+        if strategy not in STRATEGIES:
+            raise ValueError(f"STRATEGY={strategy!r}; expected one of {', '.join(STRATEGIES)}")
+        return cls(
+            strategy=strategy,
+            mixed_precision=_switch(given.get("mixed_precision"), "MIXED_PRECISION", False),
+            xla=_switch(given.get("xla"), "XLA", False),
+            deterministic=_switch(given.get("deterministic"), "DETERMINISTIC", True),
+        )
+
+
+def _switch(value: bool | None, variable: str, default: bool) -> bool:
+    if value is not None:
+        return bool(value)
+    text = os.environ.get(variable, "").strip().lower()
+    if text in ("", "default"):
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{variable}={text!r}; expected 1 or 0")
+
+
+def deterministic_switch(default: bool = True) -> bool:
+    """``DETERMINISTIC`` from the environment (runs that take no keyword, e.g. the stand-in pre-training)."""
+    return _switch(None, "DETERMINISTIC", default)
+
+
+def make_deterministic(on: bool = True) -> None:
+    """Turn on op determinism for this process (TensorFlow has no public way back, so ``False`` does nothing)."""
+    if on:
+        tf.config.experimental.enable_op_determinism()
+
+
+def strategy_scope(name: str) -> tf.distribute.Strategy:
+    if name == "default":
+        return tf.distribute.get_strategy()
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+    devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=devices)
+
+
+@contextmanager
+def precision(mixed: bool) -> Iterator[None]:
+    """Use the ``mixed_float16`` policy inside the block if ``mixed``; always restore the previous one."""
+    previous = keras.config.dtype_policy()
+    if mixed:
+        keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def execution() -> dict:
+    """What the bits of a run depend on besides code and data: for the model card."""
+    return {
+        "op_determinism": _op_determinism(),
+        "onednn": {name: os.environ.get(name, "unset (TensorFlow's default)") for name in ONEDNN_ENV},
+        "threads": {
+            name: os.environ.get(name) or f"TensorFlow default ({os.cpu_count()} cores)"
+            for name in THREAD_ENV
+        },
+        "machine": platform.machine(),
+        "processor": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _op_determinism() -> bool | None:
+    try:
+        from tensorflow.python.framework import config as tf_config
+
+        return bool(tf_config.is_op_determinism_enabled())
+    except (ImportError, AttributeError):
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
