@@ -233,14 +233,16 @@ $(EXPLORER): $(NB)/90_explorer.ipynb $(CODE_90) $(MODELS) | $(VENV_STAMP)
 	$(call RUN_NB,$<,$@) -p require_models True
 
 # ------------------------------------------------------------------------------------------ reproducibility
-# `make verify-results`: run the whole profile again from nothing (phantom, stand-in, trainings, tables) in a
-# scratch folder, then compare its tables with the ones in results/<profile>/ byte for byte; every file that
+# `make verify-results`: run the whole profile again from nothing (phantom, stand-in, trainings, tables, and the
+# shortcut experiment on phantom profiles) in a scratch folder, then compare its tables with the ones in
+# results/<profile>/ byte for byte; every file that
 # differs is named with its first differing line, and the exit status is 1 if any does. The scratch folder is
 # wiped first (a stale model would be reused, since models are order-only on code).
 VERIFY_ROOT ?= $(ROOT)/.verify
 verify-results: | $(VENV_STAMP)
 	rm -rf "$(VERIFY_ROOT)"
-	$(MAKE) --no-print-directory reproduce PROFILE=$(PROFILE) RESULTS_ROOT="$(VERIFY_ROOT)/results" DATA_ROOT="$(VERIFY_ROOT)/data"
+	$(MAKE) --no-print-directory reproduce $(if $(filter 1,$(PHANTOM)),shortcut) PROFILE=$(PROFILE) \
+	  RESULTS_ROOT="$(VERIFY_ROOT)/results" DATA_ROOT="$(VERIFY_ROOT)/data"
 	$(CLI) compare "$(RESULTS)" "$(VERIFY_ROOT)/results/$(PROFILE)" --files 'tables/*.csv' 'predictions/*.csv'
 
 # ------------------------------------------------------------------------------------------------ targets
