@@ -91,23 +91,10 @@ $(DATA)/.mura-checked: | $(VENV_STAMP)
 # never regenerates data; delete results/<profile>/models/<set>/ to retrain one model set on purpose.
 PKG := lib/densenet_interp
 CODE_00 := \
-  $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/exploration.py \
-  $(PKG)/data/images.py $(PKG)/data/mura.py $(PKG)/errors.py \
-  $(PKG)/evaluate/__init__.py $(PKG)/evaluate/plots.py $(PKG)/models/__init__.py \
-  $(PKG)/models/inference.py $(PKG)/paths.py $(PKG)/phantom/__init__.py \
-  $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py \
-  $(PKG)/phantom/cases.py $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py \
-  $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py \
-  $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py \
-  $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py $(PKG)/phantom/solids.py \
-  $(PKG)/phantom/views.py $(PKG)/profiles.py
-
-CODE_30 := \
-  $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/images.py \
-  $(PKG)/data/mura.py $(PKG)/data/pipeline.py $(PKG)/errors.py \
-  $(PKG)/evaluate/__init__.py $(PKG)/evaluate/metrics.py $(PKG)/evaluate/plots.py \
-  $(PKG)/evaluate/stats.py $(PKG)/models/__init__.py $(PKG)/models/densenet.py \
-  $(PKG)/models/inference.py $(PKG)/models/weights.py $(PKG)/paths.py \
+  $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/dicom.py \
+  $(PKG)/data/exploration.py $(PKG)/data/images.py $(PKG)/data/mura.py \
+  $(PKG)/errors.py $(PKG)/evaluate/__init__.py $(PKG)/evaluate/plots.py \
+  $(PKG)/models/__init__.py $(PKG)/models/inference.py $(PKG)/paths.py \
   $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py \
   $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py $(PKG)/phantom/confounders.py \
   $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py \
@@ -115,43 +102,26 @@ CODE_30 := \
   $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py \
   $(PKG)/phantom/solids.py $(PKG)/phantom/views.py $(PKG)/profiles.py
 
+CODE_30 := \
+  $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/dicom.py \
+  $(PKG)/data/images.py $(PKG)/data/mura.py $(PKG)/data/pipeline.py \
+  $(PKG)/errors.py $(PKG)/evaluate/__init__.py $(PKG)/evaluate/metrics.py \
+  $(PKG)/evaluate/plots.py $(PKG)/evaluate/stats.py $(PKG)/models/__init__.py \
+  $(PKG)/models/densenet.py $(PKG)/models/inference.py $(PKG)/models/weights.py \
+  $(PKG)/paths.py $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py \
+  $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py \
+  $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py \
+  $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
+  $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
+  $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
+  $(PKG)/profiles.py
+
 CODE_40 := \
-  $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/frames.py \
-  $(PKG)/data/images.py $(PKG)/data/mura.py $(PKG)/data/pipeline.py \
-  $(PKG)/errors.py $(PKG)/evaluate/__init__.py $(PKG)/evaluate/case_report.py \
-  $(PKG)/evaluate/measures.py $(PKG)/explain/__init__.py $(PKG)/explain/cases.py \
-  $(PKG)/explain/engine.py $(PKG)/explain/figures.py $(PKG)/models/__init__.py \
-  $(PKG)/models/densenet.py $(PKG)/models/inference.py $(PKG)/models/weights.py \
-  $(PKG)/paths.py $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py \
-  $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py \
-  $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py \
-  $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
-  $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
-  $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
-  $(PKG)/profiles.py
-
-CODE_50 := \
-  $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/frames.py \
-  $(PKG)/data/images.py $(PKG)/data/mura.py $(PKG)/data/pipeline.py \
-  $(PKG)/errors.py $(PKG)/evaluate/__init__.py $(PKG)/evaluate/claims.py \
-  $(PKG)/evaluate/faithfulness.py $(PKG)/evaluate/localisation.py $(PKG)/evaluate/measures.py \
-  $(PKG)/evaluate/plots.py $(PKG)/evaluate/stats.py $(PKG)/explain/__init__.py \
-  $(PKG)/explain/engine.py $(PKG)/explain/methods.py $(PKG)/models/__init__.py \
-  $(PKG)/models/densenet.py $(PKG)/models/inference.py $(PKG)/models/weights.py \
-  $(PKG)/paths.py $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py \
-  $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py \
-  $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py \
-  $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
-  $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
-  $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
-  $(PKG)/profiles.py
-
-CODE_90 := \
-  $(PKG)/__init__.py $(PKG)/app/__init__.py $(PKG)/app/serve.py \
-  $(PKG)/app/widgets.py $(PKG)/data/__init__.py $(PKG)/data/frames.py \
-  $(PKG)/data/images.py $(PKG)/data/mura.py $(PKG)/data/pipeline.py \
-  $(PKG)/errors.py $(PKG)/explain/__init__.py $(PKG)/explain/cases.py \
-  $(PKG)/explain/engine.py $(PKG)/explain/figures.py $(PKG)/explain/methods.py \
+  $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/dicom.py \
+  $(PKG)/data/frames.py $(PKG)/data/images.py $(PKG)/data/mura.py \
+  $(PKG)/data/pipeline.py $(PKG)/errors.py $(PKG)/evaluate/__init__.py \
+  $(PKG)/evaluate/case_report.py $(PKG)/evaluate/measures.py $(PKG)/explain/__init__.py \
+  $(PKG)/explain/cases.py $(PKG)/explain/engine.py $(PKG)/explain/figures.py \
   $(PKG)/models/__init__.py $(PKG)/models/densenet.py $(PKG)/models/inference.py \
   $(PKG)/models/weights.py $(PKG)/paths.py $(PKG)/phantom/__init__.py \
   $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py \
@@ -161,15 +131,14 @@ CODE_90 := \
   $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py $(PKG)/phantom/solids.py \
   $(PKG)/phantom/views.py $(PKG)/profiles.py
 
-CODE_SHORTCUT := \
-  $(PKG)/__init__.py $(PKG)/commands/__init__.py $(PKG)/commands/shortcut.py \
-  $(PKG)/data/__init__.py $(PKG)/data/frames.py $(PKG)/data/images.py \
-  $(PKG)/data/mura.py $(PKG)/data/pipeline.py $(PKG)/errors.py \
-  $(PKG)/evaluate/__init__.py $(PKG)/evaluate/localisation.py $(PKG)/evaluate/measures.py \
-  $(PKG)/evaluate/metrics.py $(PKG)/evaluate/plots.py $(PKG)/evaluate/stats.py \
-  $(PKG)/experiments/__init__.py $(PKG)/experiments/shortcut.py $(PKG)/explain/__init__.py \
-  $(PKG)/explain/engine.py $(PKG)/models/__init__.py $(PKG)/models/densenet.py \
-  $(PKG)/models/inference.py $(PKG)/models/runtime.py $(PKG)/models/training.py \
+CODE_50 := \
+  $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/dicom.py \
+  $(PKG)/data/frames.py $(PKG)/data/images.py $(PKG)/data/mura.py \
+  $(PKG)/data/pipeline.py $(PKG)/errors.py $(PKG)/evaluate/__init__.py \
+  $(PKG)/evaluate/claims.py $(PKG)/evaluate/faithfulness.py $(PKG)/evaluate/localisation.py \
+  $(PKG)/evaluate/measures.py $(PKG)/evaluate/plots.py $(PKG)/evaluate/stats.py \
+  $(PKG)/explain/__init__.py $(PKG)/explain/engine.py $(PKG)/explain/methods.py \
+  $(PKG)/models/__init__.py $(PKG)/models/densenet.py $(PKG)/models/inference.py \
   $(PKG)/models/weights.py $(PKG)/paths.py $(PKG)/phantom/__init__.py \
   $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py \
   $(PKG)/phantom/cases.py $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py \
@@ -177,6 +146,57 @@ CODE_SHORTCUT := \
   $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py \
   $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py $(PKG)/phantom/solids.py \
   $(PKG)/phantom/views.py $(PKG)/profiles.py
+
+CODE_90 := \
+  $(PKG)/__init__.py $(PKG)/app/__init__.py $(PKG)/app/serve.py \
+  $(PKG)/app/widgets.py $(PKG)/data/__init__.py $(PKG)/data/dicom.py \
+  $(PKG)/data/frames.py $(PKG)/data/images.py $(PKG)/data/mura.py \
+  $(PKG)/data/pipeline.py $(PKG)/errors.py $(PKG)/explain/__init__.py \
+  $(PKG)/explain/cases.py $(PKG)/explain/engine.py $(PKG)/explain/figures.py \
+  $(PKG)/explain/methods.py $(PKG)/models/__init__.py $(PKG)/models/densenet.py \
+  $(PKG)/models/inference.py $(PKG)/models/weights.py $(PKG)/paths.py \
+  $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py \
+  $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py $(PKG)/phantom/confounders.py \
+  $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py \
+  $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py \
+  $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py \
+  $(PKG)/phantom/solids.py $(PKG)/phantom/views.py $(PKG)/profiles.py
+
+CODE_SHORTCUT := \
+  $(PKG)/__init__.py $(PKG)/commands/__init__.py $(PKG)/commands/shortcut.py \
+  $(PKG)/data/__init__.py $(PKG)/data/dicom.py $(PKG)/data/frames.py \
+  $(PKG)/data/images.py $(PKG)/data/mura.py $(PKG)/data/pipeline.py \
+  $(PKG)/errors.py $(PKG)/evaluate/__init__.py $(PKG)/evaluate/claims.py \
+  $(PKG)/evaluate/localisation.py $(PKG)/evaluate/measures.py $(PKG)/evaluate/metrics.py \
+  $(PKG)/evaluate/plots.py $(PKG)/evaluate/stats.py $(PKG)/experiments/__init__.py \
+  $(PKG)/experiments/shortcut.py $(PKG)/explain/__init__.py $(PKG)/explain/engine.py \
+  $(PKG)/models/__init__.py $(PKG)/models/densenet.py $(PKG)/models/inference.py \
+  $(PKG)/models/runtime.py $(PKG)/models/training.py $(PKG)/models/weights.py \
+  $(PKG)/paths.py $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py \
+  $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py \
+  $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py \
+  $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
+  $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
+  $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
+  $(PKG)/profiles.py
+
+CODE_SEEDS := \
+  $(PKG)/__init__.py $(PKG)/commands/__init__.py $(PKG)/commands/seeds.py \
+  $(PKG)/data/__init__.py $(PKG)/data/dicom.py $(PKG)/data/frames.py \
+  $(PKG)/data/images.py $(PKG)/data/mura.py $(PKG)/data/pipeline.py \
+  $(PKG)/errors.py $(PKG)/evaluate/__init__.py $(PKG)/evaluate/claims.py \
+  $(PKG)/evaluate/localisation.py $(PKG)/evaluate/measures.py $(PKG)/evaluate/metrics.py \
+  $(PKG)/evaluate/plots.py $(PKG)/evaluate/seeds.py $(PKG)/evaluate/stats.py \
+  $(PKG)/experiments/__init__.py $(PKG)/experiments/seeds.py $(PKG)/experiments/shortcut.py \
+  $(PKG)/explain/__init__.py $(PKG)/explain/engine.py $(PKG)/models/__init__.py \
+  $(PKG)/models/densenet.py $(PKG)/models/inference.py $(PKG)/models/runtime.py \
+  $(PKG)/models/training.py $(PKG)/models/weights.py $(PKG)/paths.py \
+  $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py \
+  $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py $(PKG)/phantom/confounders.py \
+  $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py \
+  $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py \
+  $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py \
+  $(PKG)/phantom/solids.py $(PKG)/phantom/views.py $(PKG)/profiles.py
 
 print-%:
 	@echo $($*)
@@ -232,10 +252,51 @@ EXPLORER := $(OUTNB)/90_explorer.ipynb
 $(EXPLORER): $(NB)/90_explorer.ipynb $(CODE_90) $(MODELS) | $(VENV_STAMP)
 	$(call RUN_NB,$<,$@) -p require_models True
 
+# ------------------------------------------------------------------------------------------------ seeds
+# `make seeds SEEDS=5`: the training-seed noise. Seed 0 is the main run (results/<profile>/); seeds 1..SEEDS-1
+# train every model set again (and, on phantom profiles, the shortcut experiment) into
+# results/<profile>/seeds/seed<k>/, with the same data and stand-in pre-training: only the training seed
+# (initial weights of random layers, data order, augmentation) changes. Every (seed, model set) is its own file
+# target, so `make -j` splits them; a run folder is locked while it trains (paths.exclusive), so workers on
+# several machines sharing results/ never train the same one (the second waits and reuses it). Then one command
+# pools them: tables/table1_seeds.{csv,md} (mean, sd, range over seeds beside the main run's patient interval
+# and the paper) and tables/claims_seeds.{csv,md} (every Table 1 comparison, claim and the shortcut flag per
+# seed and pooled over seeds and patients). Like the trainings, seed runs are order-only on code.
+SEEDS ?= 5
+SEED_IDS := $(shell seq 1 $$(( $(SEEDS) - 1 )) 2>/dev/null)
+SEED_DIR = $(RESULTS)/seeds/seed$(1)
+SEED_MODELS = $(foreach s,$(MODEL_SETS),$(call SEED_DIR,$(1))/models/$(s)/model.keras)
+SEEDS_TABLE := $(RESULTS)/tables/table1_seeds.csv
+SEED_EVALS := $(foreach k,$(SEED_IDS),$(call SEED_DIR,$(k))/evaluation.json)
+SEED_SHORTCUTS := $(if $(filter 1,$(PHANTOM)),$(foreach k,$(SEED_IDS),$(call SEED_DIR,$(k))/tables/shortcut.csv))
+SEEDS_COUNT := $(RESULTS)/seeds/.count
+ifneq ($(filter seeds,$(MAKECMDGOALS)),)
+# a file that changes only when SEEDS does, so that the pooled tables follow SEEDS=3 -> SEEDS=5 -> SEEDS=3
+$(shell mkdir -p $(RESULTS)/seeds && { echo $(SEEDS) | cmp -s - $(SEEDS_COUNT) || echo $(SEEDS) > $(SEEDS_COUNT); })
+endif
+
+define SEED_RULES
+$(call SEED_DIR,$(1))/models/%/model.keras: $(DATA_STAMP) $(STANDIN) | $(VENV_STAMP)
+	$(CLI) train $$* --profile $(PROFILE) --seed $(1) --mura-dir $(MURA_DIR) --out $$(@D)
+
+$(call SEED_DIR,$(1))/evaluation.json: $(call SEED_MODELS,$(1)) $(CODE_SEEDS) | $(VENV_STAMP)
+	$(CLI) seeds evaluate --profile $(PROFILE) --seed $(1) --mura-dir $(MURA_DIR) --results-dir $(RESULTS) \
+	  --data-dir $(DATA)
+
+$(call SEED_DIR,$(1))/tables/shortcut.csv: $(CODE_SHORTCUT) $(STANDIN) | $(VENV_STAMP)
+	$(CLI) shortcut --profile $(PROFILE) --results-dir $(call SEED_DIR,$(1)) --data-dir $(DATA) --seed $(1) \
+	  --standin-weights $(STANDIN)
+endef
+$(foreach k,$(SEED_IDS),$(eval $(call SEED_RULES,$(k))))
+
+$(SEEDS_TABLE): $(SEEDS_COUNT) $(TABLE1) $(if $(filter 1,$(PHANTOM)),$(LOCALISATION) $(SHORTCUT)) $(SEED_EVALS) \
+  $(SEED_SHORTCUTS) $(CODE_SEEDS) | $(VENV_STAMP)
+	$(CLI) seeds summarise --profile $(PROFILE) --seeds $(SEEDS) --results-dir $(RESULTS)
+
 # ------------------------------------------------------------------------------------------ reproducibility
 # `make verify-results`: run the whole profile again from nothing (phantom, stand-in, trainings, tables, and the
 # shortcut experiment on phantom profiles) in a scratch folder, then compare its tables with the ones in
-# results/<profile>/ byte for byte; every file that
+# results/<profile>/ byte for byte (all but the seeds tables of `make seeds`, which it does not rerun); every file that
 # differs is named with its first differing line, and the exit status is 1 if any does. The scratch folder is
 # wiped first (a stale model would be reused, since models are order-only on code).
 VERIFY_ROOT ?= $(ROOT)/.verify
@@ -243,13 +304,16 @@ verify-results: | $(VENV_STAMP)
 	rm -rf "$(VERIFY_ROOT)"
 	$(MAKE) --no-print-directory reproduce $(if $(filter 1,$(PHANTOM)),shortcut) PROFILE=$(PROFILE) \
 	  RESULTS_ROOT="$(VERIFY_ROOT)/results" DATA_ROOT="$(VERIFY_ROOT)/data"
-	$(CLI) compare "$(RESULTS)" "$(VERIFY_ROOT)/results/$(PROFILE)" --files 'tables/*.csv' 'predictions/*.csv'
+	$(CLI) compare "$(RESULTS)" "$(VERIFY_ROOT)/results/$(PROFILE)" --files 'tables/*.csv' 'predictions/*.csv' \
+	  --exclude 'tables/*_seeds.csv'
 
 # ------------------------------------------------------------------------------------------------ targets
-.PHONY: reproduce shortcut data models tables figures test lint format lab app chromium clean-results help \
+.PHONY: reproduce seeds shortcut data models tables figures test lint format lab app chromium clean-results help \
   verify-results
 # No recipe of its own, so `make -q reproduce` answers whether everything is up to date.
 reproduce: $(TABLE2) $(TABLE1) $(FIGURES) $(if $(filter 1,$(PHANTOM)),$(LOCALISATION)) $(EXPLORER)
+
+seeds: $(SEEDS_TABLE)
 
 shortcut: $(SHORTCUT)
 data: $(DATA_STAMP)

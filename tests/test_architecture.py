@@ -205,12 +205,13 @@ def test_make_lists_exactly_the_code_a_notebook_runs(notebook):
     )
 
 
-def test_make_lists_the_code_of_the_shortcut_experiment():
+@pytest.mark.parametrize("command, variable", [("shortcut", "CODE_SHORTCUT"), ("seeds", "CODE_SEEDS")])
+def test_make_lists_the_code_of_the_commands_it_runs(command, variable):
     graph = import_graph()
     files = module_files()
-    needed = closure({f"{PACKAGE}.commands.shortcut"}, graph)
+    needed = closure({f"{PACKAGE}.commands.{command}"}, graph)
     expected = {str(files[name].relative_to(ROOT)) for name in needed}
-    assert set(make_variable("CODE_SHORTCUT")) == expected
+    assert set(make_variable(variable)) == expected
 
 
 def test_trainings_and_data_are_order_only_on_code():

@@ -47,3 +47,13 @@ def test_bad_folders_are_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["compare", str(tmp_path / "empty"), str(tmp_path)]) == 2
     assert "no file matches" in capsys.readouterr().err
+
+
+def test_excluded_tables_are_not_compared_but_the_rest_still_is(tmp_path, capsys):
+    """verify-results does not rerun `make seeds`: its tables are excluded, nothing else is."""
+    expected = _results(tmp_path / "a", {"table1.csv": "x\n1\n", "table1_seeds.csv": "y\n2\n"})
+    made = _results(tmp_path / "b", {"table1.csv": "x\n1\n"})
+    assert main(["compare", str(expected), str(made), "--exclude", "tables/*_seeds.csv"]) == 0
+    changed = _results(tmp_path / "c", {"table1.csv": "x\n9\n"})
+    assert main(["compare", str(expected), str(changed), "--exclude", "tables/*_seeds.csv"]) == 1
+    assert "tables/table1.csv: differs" in capsys.readouterr().out

@@ -131,3 +131,52 @@ def test_executed_notebooks_have_no_errors(tiny_run):
         for cell in json.loads(path.read_text())["cells"]:
             for output in cell.get("outputs", []):
                 assert output.get("output_type") != "error", f"{path.name}: {output.get('ename')}"
+
+
+def test_executed_notebooks_show_their_plots_and_no_tensorflow_notices(tiny_run):
+    """The executed notebooks are the record: every notebook that draws embeds its figures as PNG."""
+    _, results, _ = tiny_run
+    drawing = ["00_data_exploration", "10_standin_pretraining", "20_training_wrist_random", "30_evaluation",
+               "40_case_figure_04", "50_localisation"]  # fmt: skip
+    for name in drawing:
+        outputs = [o for c in json.loads((results / "notebooks" / f"{name}.ipynb").read_text())["cells"]
+                   for o in c.get("outputs", [])]  # fmt: skip
+        images = [o for o in outputs if "image/png" in o.get("data", {})]
+        texts = "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                        for o in outputs)  # fmt: skip
+        assert images, f"{name}: no embedded plot"
+        assert "<Figure size" not in texts or len(images) >= texts.count("<Figure size"), name
+        assert "oneDNN custom operations" not in texts and "I0000 " not in texts, name
+
+
+def test_make_seeds_trains_each_seed_as_its_own_target_and_pools_them(tiny_run):
+    """`make seeds SEEDS=2 -j2`: seed 1 trained into its own folders (seed 0 untouched), then pooled tables."""
+    roots, results, _ = tiny_run
+    main_models = {
+        name: (results / "models" / name / "model.keras").stat().st_mtime_ns for name in MODEL_SETS
+    }
+    planned = _make("-n", "seeds", "SEEDS=2", roots=roots).stdout
+    for name in MODEL_SETS:  # one recipe per (seed, model set): make -j, or other machines, can split them
+        assert planned.count(f"train {name} --profile tiny --seed 1 ") == 1, name
+    result = _make("-j2", "seeds", "SEEDS=2", roots=roots, check=False)
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-4000:]}"
+    for name in MODEL_SETS:
+        card = json.loads((results / "seeds" / "seed1" / "models" / name / "card.json").read_text())
+        assert card["seed"] == 1 and card["model_set"] == name
+        assert (results / "models" / name / "model.keras").stat().st_mtime_ns == main_models[name]
+    ours = pd.read_csv(results / "seeds" / "seed1" / "predictions" / "wrist_random.csv")
+    main = pd.read_csv(results / "predictions" / "wrist_random.csv")
+    assert list(ours["path"]) == list(main["path"]) and not np.allclose(
+        ours["probability"], main["probability"]
+    )
+    table = pd.read_csv(results / "tables" / "table1_seeds.csv")
+    assert len(table) == 4 * 3 and set(table["seeds"]) == {2}
+    assert (table["seeds_min"] <= table["seeds_mean"] + 1e-12).all()
+    assert (table["seeds_mean"] <= table["seeds_max"] + 1e-12).all()
+    claims = pd.read_csv(results / "tables" / "claims_seeds.csv")
+    assert set(claims["mass"]) == {"relative", "positive"} and claims["verdict"].str.len().min() > 10
+    assert len(pd.read_csv(results / "tables" / "shortcut_seeds.csv")) == 4
+    assert "Table 1 over 2 training seeds" in (results / "tables" / "table1_seeds.md").read_text()
+    assert _make("-q", "seeds", "SEEDS=2", roots=roots, check=False).returncode == 0, (
+        "make -q seeds: out of date"
+    )

@@ -24,6 +24,7 @@ COMMANDS = (
     "train",
     "explain",
     "shortcut",
+    "seeds",
     "app",
     "compare",
 )

@@ -11,9 +11,10 @@ Every artefact name is defined here, once: :class:`Layout` names a profile's fol
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,11 @@ class RunFiles:
     def tensorboard(self) -> Path:
         return self.folder / "tensorboard"
 
+    @property
+    def lock(self) -> Path:
+        """Held (:func:`exclusive`) by the one process training this run; other workers wait for it."""
+        return self.folder / ".training.lock"
+
     def epoch_weights(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch_{epoch:03d}.weights.h5"
 
@@ -117,6 +123,21 @@ class Layout:
     def standin_weights(self) -> Path:
         return self.model_dir("standin_pretrain") / "backbone.weights.h5"
 
+    # --- seeds (``make seeds``): the same run again with other training seeds ---
+    @property
+    def seeds_dir(self) -> Path:
+        return self.results / "seeds"
+
+    def seed(self, seed: int) -> Layout:
+        """The layout of training seed ``seed``: this one for seed 0 (the main run), else ``seeds/seed<k>/``.
+
+        A seed's folder has the main run's shape (``models/``, ``predictions/``, ``tables/``) and shares its data
+        (phantom, decode cache, stand-in pre-training: only the training seed changes).
+        """
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        return self if seed == 0 else Layout(self.seeds_dir / f"seed{seed}", self.data)
+
     # --- outputs ---
     @property
     def tables_dir(self) -> Path:
@@ -161,6 +182,27 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextmanager
+def exclusive(lock_file: str | Path, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_file`` for the block; wait while another process holds it.
+
+    Parallel workers (``make -j``, or several machines sharing the results folder over a file system with
+    locks, such as NFS) thereby never build the same thing twice. ``on_wait`` is called with one line if the
+    lock is busy. The operating system releases the lock when the holder ends, even by ``kill -9``, so a lock
+    is never stale; the file itself is left in place (deleting it would race with a waiting process).
+    """
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait(f"waiting: another process holds {lock_file}")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def write_text_atomic(target: str | Path, text: str) -> Path:

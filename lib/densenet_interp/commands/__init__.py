@@ -14,6 +14,7 @@ place that does it) turns them into one line on stderr and exit status 2.
 ``train``     train one of the paper's four model sets (resumes if interrupted)
 ``explain``   case figure (CAM and layer-wise activations) and arrays for radiograph files
 ``shortcut``  the text-legend shortcut experiment (beyond the paper; phantom profiles)
+``seeds``     evaluate a training seed, or pool all seeds into Table 1 and the claims (``make seeds``)
 ``app``       serve the explorer as a web app (Voila) or JupyterLab on 127.0.0.1
 ``compare``   two results folders file by file, byte for byte (the check of ``make verify-results``)
 ============  =====================================================================================

@@ -30,6 +30,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="GLOB",
         help=f"file patterns relative to both folders (default: {' '.join(DEFAULT_FILES)})",
     )
+    p.add_argument(
+        "--exclude",
+        nargs="+",
+        default=[],
+        metavar="GLOB",
+        help="patterns of files not to compare (e.g. tables/*_seeds.csv when the run made no seeds)",
+    )
     return p
 
 
@@ -46,17 +53,20 @@ def first_difference(a: bytes, b: bytes) -> str:
     return f"{len(lines_a)} vs {len(lines_b)} lines"
 
 
-def _matching(root: Path, patterns) -> set[str]:
-    return {
+def _matching(root: Path, patterns, exclude=()) -> set[str]:
+    found = {
         str(path.relative_to(root)) for pattern in patterns for path in root.glob(pattern) if path.is_file()
     }
+    skipped = {str(path.relative_to(root)) for pattern in exclude for path in root.glob(pattern)}
+    return found - skipped
 
 
-def compare(expected, made, patterns) -> tuple[list[str], list[str], list[str]]:
-    """``(identical paths, one line per problem, paths only MADE has)`` for the files matching ``patterns``."""
+def compare(expected, made, patterns, exclude=()) -> tuple[list[str], list[str], list[str]]:
+    """``(identical paths, one line per problem, paths only MADE has)`` for the files matching ``patterns``
+    and none of ``exclude``."""
     expected, made = Path(expected), Path(made)
     same, problems = [], []
-    for name in sorted(_matching(expected, patterns)):
+    for name in sorted(_matching(expected, patterns, exclude)):
         a, b = expected / name, made / name
         if not b.is_file():
             problems.append(f"{name}: missing from {made}")
@@ -64,7 +74,7 @@ def compare(expected, made, patterns) -> tuple[list[str], list[str], list[str]]:
             problems.append(f"{name}: differs, {first_difference(data_a, data_b)}")
         else:
             same.append(name)
-    return same, problems, sorted(_matching(made, patterns) - _matching(expected, patterns))
+    return same, problems, sorted(_matching(made, patterns, exclude) - _matching(expected, patterns, exclude))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     for folder in (args.expected, args.made):
         if not Path(folder).is_dir():
             raise UserFacingError("folder not found; expected a results folder such as results/mini", folder)
-    same, problems, only_made = compare(args.expected, args.made, args.files)
+    same, problems, only_made = compare(args.expected, args.made, args.files, args.exclude)
     if not same and not problems:
         raise UserFacingError(f"no file matches {' '.join(args.files)}", args.expected)
     for line in problems:

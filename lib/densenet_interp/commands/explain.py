@@ -1,7 +1,8 @@
 """``densenet-interp explain IMAGE... --model M --out DIR``: a case figure (and arrays) per radiograph file.
 
-For each image: read it (:func:`images.read_radiograph`: 8/16-bit, RGB(A), palette...), optionally crop a
-frame (:func:`frames.crop_frame`), resize to the model's input size, then explain all good images together,
+For each image: read it (:func:`images.read_radiograph`: 8/16-bit, RGB(A), palette, DICOM named ``.dcm`` or
+without suffix...: the format comes from the content, never the name), optionally crop a frame
+(:func:`frames.crop_frame`), resize to the model's input size, then explain all good images together,
 one forward pass per batch of :data:`BATCH_SIZE` (:func:`~densenet_interp.explain.engine.iter_explanations`).
 Writes ``<stem>.png`` (the case figure, no augmentation) and with ``--save-arrays`` ``<stem>.npz``
 (:func:`figures.case_arrays`: ``input`` is the model input). ``--method`` picks the map of panel (b) among the
@@ -149,7 +150,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="For each IMAGE, one forward pass gives the prediction, the CAM and the activations at "
         "the initial convolution and the end of dense blocks 1-4; writes <stem>.png (and <stem>.npz).",
     )
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="radiograph files (PNG, JPEG, ...)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="radiograph files (PNG, JPEG, DICOM, ...)")
     p.add_argument("--model", required=True, help="a model.keras trained by this project")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--save-arrays", action="store_true", help="also write <stem>.npz with the arrays")

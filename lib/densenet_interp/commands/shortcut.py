@@ -23,7 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default=None, help="default: results/<profile>")
     p.add_argument("--data-dir", default=None, help="default: data/<profile>; datasets go to <it>/shortcut")
     p.add_argument("--standin-weights", default=None, help="default: the profile's stand-in backbone")
-    p.add_argument("--seed", type=int, default=0, help="training seed of both variants")
+    p.add_argument(
+        "--seed", type=int, default=0, help="training seed of both variants (make seeds: 1, 2, ...)"
+    )
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the two phantom variants (default 0)")
     p.add_argument("--n-boot", type=int, default=1000, help="patient bootstrap resamples")
     return p
 
@@ -49,7 +52,13 @@ def run(args: argparse.Namespace) -> int:
     standin = args.standin_weights or (Layout(results_dir).standin_weights if args.results_dir else None)
     started = time.perf_counter()
     summary = run_shortcut_experiment(
-        profile, data_dir / "shortcut", results_dir, standin, args.seed, n_boot=args.n_boot
+        profile,
+        data_dir / "shortcut",
+        results_dir,
+        standin,
+        args.seed,
+        n_boot=args.n_boot,
+        data_seed=args.data_seed,
     )
     print("\n".join(findings(summary)))
     print(

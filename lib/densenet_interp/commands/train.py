@@ -1,4 +1,4 @@
-"""``densenet-interp train MODEL_SET [--profile P] [--mura-dir DIR] [--out DIR]``: one line per epoch."""
+"""``densenet-interp train MODEL_SET [--profile P] [--mura-dir DIR] [--out DIR] [--seed K]``: one line per epoch."""
 
 from __future__ import annotations
 
@@ -17,8 +17,25 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("model_set", choices=list(MODEL_SETS), help="which of the paper's four model sets")
     p.add_argument("--profile", choices=sorted(PROFILES), default=None, help="default: $PROFILE or mini")
     p.add_argument("--mura-dir", help="MURA-layout folder (default: the profile's phantom dataset)")
+    p.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="training seed (initial weights, data order, augmentation); default 0, the main run. Seed K > 0 "
+        "goes to results/<profile>/seeds/seedK/models/<model_set>/ unless --out is given",
+    )
     p.add_argument("--out", help="model folder (default: results/<profile>/models/<model_set>/)")
     return p
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,8 +49,10 @@ def run(args: argparse.Namespace) -> int:
     model_set = get_model_set(args.model_set)
     layout = Layout.for_profile(profile.name)
     mura_dir = Path(args.mura_dir) if args.mura_dir else layout.phantom_dir
-    out = Path(args.out) if args.out else layout.model_dir(model_set.name)
+    out = Path(args.out) if args.out else layout.seed(args.seed).model_dir(model_set.name)
     if RunFiles(out).finished():
         print(f"{model_set.name}: already trained ({RunFiles(out).model}); delete the folder to retrain")
-    train_model_set(profile, model_set, mura_dir, out, log=lambda line: print(line, flush=True))
+    train_model_set(
+        profile, model_set, mura_dir, out, seed=args.seed, log=lambda line: print(line, flush=True)
+    )
     return 0

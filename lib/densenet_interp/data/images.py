@@ -1,12 +1,18 @@
 """Robust radiograph image I/O shared by the input pipeline, the explainer and the command line.
 
 Every image enters the project through :func:`read_radiograph`, which turns whatever a user or a dataset hands
-over (8-bit or 16-bit grayscale, RGB, RGBA, palette, JPEG, ...) into one thing: a ``uint8`` grayscale array of
-shape ``(H, W)``. Anything that cannot become such an array raises :class:`~densenet_interp.errors.DataError`
-naming the file, so that a bad file costs one clear line instead of a traceback deep inside TensorFlow.
+over (8-bit or 16-bit grayscale, RGB, RGBA, palette, JPEG, DICOM, ...) into one thing: a ``uint8`` grayscale
+array of shape ``(H, W)``. Anything that cannot become such an array raises
+:class:`~densenet_interp.errors.DataError` naming the file, so that a bad file costs one clear line instead of
+a traceback deep inside TensorFlow.
 
 Decisions:
 
+* DICOM is recognised by content (``DICM`` after the 128-byte preamble, or a preamble-less file starting with
+  a DICOM data element), before PIL sees the file, whatever its name; it is read and rendered by
+  :mod:`~densenet_interp.data.dicom` (pydicom: Modality LUT, first VOI LUT or window, MONOCHROME1 inverted so
+  bone is bright). Everything else is read by PIL, which never sees a file recognised as DICOM (it would read
+  nothing, or a TIFF hidden in the preamble, with MONOCHROME1 grey levels inverted).
 * Colour is reduced to luminance with PIL's ITU-R 601-2 weights (``L = 0.299 R + 0.587 G + 0.114 B``).
 * Transparency is composited on black (a radiograph's background is black), i.e. ``L * alpha / 255``.
 * 16-bit and 32-bit images (modes ``I;16*``, ``I``, ``F``) have their *actual* range min..max stretched to
@@ -27,6 +33,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DataError
+from . import dicom
 
 MAX_PIXELS = 50_000_000
 """Largest image (width x height) :func:`read_radiograph` decodes: 50 megapixels, about 7000 x 7000."""
@@ -45,6 +52,8 @@ def read_radiograph(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarra
     """
     path = Path(path)
     _check_file(path)
+    if dicom.looks_like_dicom(_header(path)):
+        return _read_dicom(path, max_pixels)
     try:
         with Image.open(path) as img:
             _check_size(path, img.size, max_pixels)
@@ -56,12 +65,30 @@ def read_radiograph(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarra
     except Image.DecompressionBombError as exc:
         raise DataError(_too_large_message(str(exc), max_pixels), path) from None
     except UnidentifiedImageError:
-        raise DataError("not an image file PIL can read (expected PNG, JPEG, TIFF, BMP, ...)", path) from None
+        raise DataError(
+            "not an image file this project can read (expected PNG, JPEG, TIFF, BMP, DICOM, ...)", path
+        ) from None
     except _DECODE_ERRORS as exc:
         raise DataError(f"cannot decode image ({type(exc).__name__}: {exc})", path) from None
     if gray.size == 0:
         raise DataError(f"image has zero size ({gray.shape[1]}x{gray.shape[0]} pixels)", path)
     return gray
+
+
+def _read_dicom(path: Path, max_pixels: int) -> np.ndarray:
+    """A DICOM file as ``uint8 (H, W)``: header checks, the pixel limit before decoding, then rendering."""
+    ds = dicom.read_header(path)
+    _check_size(path, dicom.image_size(ds), max_pixels)
+    return dicom.render(ds, path)
+
+
+def _header(path: Path) -> bytes:
+    """The first 132 bytes (a DICOM preamble and its ``DICM``), enough to tell DICOM from the rest."""
+    try:
+        with path.open("rb") as stream:
+            return stream.read(132)
+    except OSError as exc:
+        raise DataError(f"cannot read the file ({exc.strerror or exc})", path) from None
 
 
 def _check_file(path: Path) -> None:

@@ -30,20 +30,18 @@ evaluation tables) does not load it.
 
 from __future__ import annotations
 
-import fcntl
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..paths import atomic_path, write_csv_atomic
+from ..paths import atomic_path, exclusive, write_csv_atomic
 from . import images as image_io
 from .mura import fingerprint
 
@@ -133,7 +131,7 @@ def build_cache(
     existing = _open_if_complete(array_file, index_file)
     if existing is not None:
         return existing
-    with _exclusive(array_file.with_suffix(".lock")):
+    with exclusive(array_file.with_suffix(".lock")):
         existing = _open_if_complete(array_file, index_file)  # built by a parallel run while we waited
         if existing is not None:
             return existing
@@ -148,16 +146,6 @@ def build_cache(
         seconds = time.perf_counter() - started
         log(f"decoded {len(wanted)} images at {size}x{size} into {array_file} ({seconds:.1f} s)")
     return ImageCache(array_file, index_file)
-
-
-@contextmanager
-def _exclusive(lock_file: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_file``, so that parallel trainings (``make -j``) decode a dataset once
-    instead of each decoding it; the lock is released when the block ends, even by an exception or a kill."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_file, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def _open_if_complete(array_file: Path, index_file: Path) -> ImageCache | None:

@@ -160,6 +160,45 @@ def _phantom_masks_for():
     return masks_for
 
 
+def model_set_tables(
+    explainers: Mapping[str, object],
+    index,
+    annotations: Mapping[str, dict],
+    cache,
+    image_size: int,
+    log: Callable[[str], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``(per_image, frame_crop)`` of the paper's model sets: what notebook 50 and every training seed measure.
+
+    ``per_image``: :func:`localisation_table` of each model set of ``explainers`` (name -> explainer) on the
+    validation images of its own body parts, from the decode ``cache``; ``frame_crop``: :func:`frame_crop_table`
+    of the model sets of the frame experiment (``claims.FRAME_EXPERIMENTS``) on their framed validation images,
+    None if there are none. ``index``: the phantom's :class:`~densenet_interp.data.mura.MuraIndex`.
+    """
+    from ..data import mura
+    from ..profiles import MODEL_SETS
+    from .claims import FRAME_EXPERIMENTS
+
+    tables = []
+    for name, explainer in explainers.items():
+        images = mura.select_images(index, "valid", MODEL_SETS[name].body_parts)
+        arrays = cache.arrays_for(images["path"].tolist())
+        tables.append(localisation_table(explainer, arrays, annotations, images, model_set=name))
+        if log is not None:
+            log(f"{name:18s} {len(images):5d} validation images explained")
+    per_image = pd.concat(tables, ignore_index=True)
+    crops = []
+    for name in FRAME_EXPERIMENTS:
+        if name not in explainers:
+            continue
+        framed = framed_images(mura.select_images(index, "valid", MODEL_SETS[name].body_parts), annotations)
+        if len(framed):
+            crops.append(frame_crop_table(explainers[name], framed, annotations, image_size, model_set=name))
+        if log is not None:
+            log(f"{name}: {len(framed)} framed validation images")
+    return per_image, (pd.concat(crops, ignore_index=True) if crops else None)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # aggregates
 

@@ -10,6 +10,10 @@ groups as there are, with replacement, and takes all rows of each drawn group as
 * :func:`bootstrap_mean` / :func:`paired_difference`: the mean of per-image values, or the mean difference
   of two model sets on the same images (localisation, faithfulness, the claims, the shortcut experiment).
 
+Training seeds add a second source of noise (``make seeds``): :func:`resampled_means` evaluates every seed on
+the same patient resamples, and :func:`pool_seeds` resamples the seeds too (a crossed two-level bootstrap), so
+that an interval pooled over seeds holds both the seed-to-seed and the patient variation.
+
 Intervals are percentile intervals at :data:`LEVEL` (:func:`percentile_interval`), deterministic for a given
 seed. :func:`direction` reads an interval against "no effect", :data:`MIN_PATIENTS` is the fewest patients
 an interval may decide anything on, and :func:`format_interval` writes ``0.412 [0.301, 0.520]``.
@@ -18,7 +22,7 @@ an interval may decide anything on, and :func:`format_interval` writes ``0.412 [
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -155,6 +159,32 @@ def bootstrap_mean(
     return float(values.mean()), low, high
 
 
+def paired_values(
+    per_image: pd.DataFrame, column: str, model_a: str, model_b: str, paths: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """``column`` of ``model_a`` (``a``) and ``model_b`` (``b``) on each image both saw, matched by ``path``.
+
+    Optionally restricted to ``paths``; only images where both values are finite. Columns ``path``,
+    ``patient``, ``a``, ``b``, in ``model_a``'s row order.
+    """
+    require_columns(per_image, ("model_set", "path", "patient", column), "per-image table")
+    a = per_image[per_image["model_set"] == model_a].set_index("path")
+    b = per_image[per_image["model_set"] == model_b].set_index("path")
+    common = a.index.intersection(b.index, sort=False)
+    if paths is not None:
+        common = common.intersection(pd.Index(list(paths)), sort=False)
+    va, vb = a.loc[common, column].to_numpy(float), b.loc[common, column].to_numpy(float)
+    both = np.isfinite(va) & np.isfinite(vb)
+    return pd.DataFrame(
+        {
+            "path": common[both],
+            "patient": a.loc[common, "patient"].to_numpy()[both],
+            "a": va[both],
+            "b": vb[both],
+        }
+    )
+
+
 def paired_difference(
     per_image: pd.DataFrame,
     column: str,
@@ -166,30 +196,96 @@ def paired_difference(
 ) -> dict[str, float]:
     """Mean of ``column`` for ``model_a`` minus ``model_b`` on the images both saw, with a patient bootstrap.
 
-    Pairs are matched by ``path`` (both models explained the same image), optionally restricted to ``paths``.
+    Pairs are matched by ``path`` (:func:`paired_values`), optionally restricted to ``paths``.
     Returns ``a``, ``b``, ``diff``, ``diff_low``, ``diff_high``, ``n_images`` and ``n_patients``.
     """
-    require_columns(per_image, ("model_set", "path", "patient", column), "per-image table")
-    a = per_image[per_image["model_set"] == model_a].set_index("path")
-    b = per_image[per_image["model_set"] == model_b].set_index("path")
-    common = a.index.intersection(b.index)
-    if paths is not None:
-        common = common.intersection(pd.Index(list(paths)))
-    va, vb = a.loc[common, column].to_numpy(float), b.loc[common, column].to_numpy(float)
-    both = np.isfinite(va) & np.isfinite(vb)
-    patients = a.loc[common, "patient"].to_numpy()[both]
-    diff, low, high = bootstrap_mean(va[both] - vb[both], patients, n_boot, seed)
-    mean_a = float(va[both].mean()) if both.any() else math.nan
-    mean_b = float(vb[both].mean()) if both.any() else math.nan
+    pairs = paired_values(per_image, column, model_a, model_b, paths)
+    diff, low, high = bootstrap_mean((pairs["a"] - pairs["b"]).to_numpy(float), pairs["patient"].to_numpy(),
+                                     n_boot, seed)  # fmt: skip
     return {
-        "a": mean_a,
-        "b": mean_b,
+        "a": float(pairs["a"].mean()) if len(pairs) else math.nan,
+        "b": float(pairs["b"].mean()) if len(pairs) else math.nan,
         "diff": diff,
         "diff_low": low,
         "diff_high": high,
-        "n_images": int(both.sum()),
-        "n_patients": int(pd.unique(patients).size),
+        "n_images": len(pairs),
+        "n_patients": int(pairs["patient"].nunique()),
     }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# training seeds crossed with patients
+
+
+def shared_codes(patients_by_run: Sequence) -> tuple[list[np.ndarray], int]:
+    """Each run's patients as codes into the union of all runs' patients (in order of first appearance).
+
+    Training seeds evaluate the same validation patients; coding them jointly lets one draw of patients
+    (:func:`group_counts` over the union) resample every run alike.
+    """
+    arrays = [np.asarray(p, dtype=object) for p in patients_by_run]
+    if not arrays:
+        return [], 0
+    codes, uniques = pd.factorize(np.concatenate(arrays))
+    bounds = np.cumsum([len(a) for a in arrays])[:-1]
+    return list(np.split(codes, bounds)), len(uniques)
+
+
+def resampled_means(
+    samples: Sequence[tuple[np.ndarray, np.ndarray]], n_boot: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """``(n_boot, runs)``: each run's mean of its values on the same ``n_boot`` patient resamples.
+
+    ``samples`` holds one ``(values, patients)`` pair per run (training seed); non-finite values are left out.
+    Row ``b`` uses one draw of the union's patients for every run (a patient drawn twice counts twice in each
+    run), so a column is that run's patient bootstrap and a row compares runs on the same patients. A run with
+    no value in a resample gives nan there.
+    """
+    _check(n_boot)
+    cleaned = []
+    for values, patients in samples:
+        values, patients = np.asarray(values, dtype=np.float64), np.asarray(patients, dtype=object)
+        if values.shape != patients.shape or values.ndim != 1:
+            raise ValueError(
+                f"values {values.shape} and patients {patients.shape} must be 1-D of equal length"
+            )
+        keep = np.isfinite(values)
+        cleaned.append((values[keep], patients[keep]))
+    codes, n_groups = shared_codes([p for _, p in cleaned])
+    out = np.full((n_boot, len(cleaned)), np.nan)
+    if n_groups == 0:
+        return out
+    counts = group_counts(n_groups, n_boot, seed).astype(np.float64)
+    for run, ((values, _), run_codes) in enumerate(zip(cleaned, codes, strict=True)):
+        sums = np.bincount(run_codes, weights=values, minlength=n_groups)
+        sizes = np.bincount(run_codes, minlength=n_groups).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, run] = (counts @ sums) / (counts @ sizes)
+    return out
+
+
+def pool_seeds(per_seed: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``(n_boot,)``: the crossed (seeds x patients) bootstrap of the mean over training seeds.
+
+    ``per_seed[b, s]`` is seed ``s``'s statistic on patient resample ``b`` (:func:`resampled_means`, or a
+    metric on the same draws). Each row also resamples the seeds, with replacement (its own generator,
+    ``seed + 1``), and averages the drawn seeds' statistics: the spread of the result holds both the
+    patient-sampling and the seed-to-seed variation, so its percentile interval (:func:`percentile_interval`)
+    is the interval a claim pooled over seeds is decided on. With one seed it is that seed's patient bootstrap.
+    Non-finite statistics are left out of a row's average (nan if nothing is left).
+    """
+    per_seed = np.asarray(per_seed, dtype=np.float64)
+    if per_seed.ndim != 2 or per_seed.shape[1] == 0:
+        raise ValueError(
+            f"expected a (resamples, seeds) array with at least one seed, got shape {per_seed.shape}"
+        )
+    n_boot, n_seeds = per_seed.shape
+    draws = group_counts(n_seeds, n_boot, seed + 1).astype(np.float64)
+    finite = np.isfinite(per_seed)
+    weights = draws * finite
+    total = weights.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (weights * np.where(finite, per_seed, 0.0)).sum(axis=1) / total
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +39,17 @@ from matplotlib.figure import Figure
 
 from ..evaluate.localisation import summary_row
 from ..evaluate.measures import share_column
-from ..evaluate.stats import MIN_PATIENTS, bootstrap_mean, format_interval, paired_difference
-from ..paths import Layout, RunFiles, write_csv_atomic, write_text_atomic
+from ..evaluate.stats import (
+    MIN_PATIENTS,
+    bootstrap_mean,
+    format_interval,
+    paired_difference,
+    paired_values,
+    percentile_interval,
+    pool_seeds,
+    resampled_means,
+)
+from ..paths import Layout, RunFiles, exclusive, write_csv_atomic, write_text_atomic
 from ..profiles import Profile, get_model_set, get_profile
 
 MODEL_SET = "wrist_pretrained"
@@ -88,9 +97,16 @@ def make_variant_data(
     The generator renames a finished dataset into place, so an existing folder is complete; it is reused if
     its manifest records the same scale, seed, image size and legend correlation, and regenerated otherwise.
     """
+    mura_dir = variant_mura_dir(work_dir, variant)
+    with exclusive(Path(work_dir) / f".{variant.name}.lock", on_wait=log):  # parallel seeds generate it once
+        return _make_variant_data(profile, variant, mura_dir, seed, scale, log)
+
+
+def _make_variant_data(
+    profile: Profile, variant: Variant, mura_dir: Path, seed: int, scale: float, log: Callable[[str], None]
+) -> Path:
     from ..phantom import generate_dataset
 
-    mura_dir = variant_mura_dir(work_dir, variant)
     wanted = {
         "scale": scale,
         "seed": seed,
@@ -327,6 +343,88 @@ def flag_shortcut(summary: pd.DataFrame) -> pd.Series:
     return (above_chance & above_control & enough).rename("shortcut_flag")
 
 
+def flags_across_seeds(
+    per_image: Mapping[int, pd.DataFrame],
+    summaries: Mapping[int, pd.DataFrame],
+    n_boot: int = 1000,
+    seed: int = 0,
+    mass: str = "relative",
+) -> pd.DataFrame:
+    """The shortcut flag of the shortcut model, per training seed and pooled over seeds and patients.
+
+    ``per_image[k]`` / ``summaries[k]``: seed ``k``'s ``shortcut_per_image.csv`` and ``shortcut.csv``. One row per
+    checkpoint and evaluation set: the seeds' own flags (:func:`flag_shortcut`), and the mean over seeds of the
+    legend share's excess over chance and of its difference to the control model, each with a crossed
+    seeds x patients 95 % interval (:func:`~densenet_interp.evaluate.stats.pool_seeds`); flagged when both
+    intervals lie above 0 on at least :data:`MIN_PATIENTS` patients, the rule of one run.
+    """
+    seeds = sorted(per_image)
+    column = share_column("legend", mass)
+    rows = []
+    for checkpoint in CHECKPOINTS:
+        for eval_set in (SHORTCUT.name, NEUTRAL):
+            excess, versus, flags = [], [], []
+            for k in seeds:
+                frame = per_image[k]
+                frame = frame[(frame["checkpoint"] == checkpoint) & (frame["eval_set"] == eval_set)]
+                ours = frame[(frame["model"] == SHORTCUT.name) & (frame["legend_chance"] > 0)]
+                ours = ours[np.isfinite(ours[column].to_numpy(float))]
+                excess.append(
+                    ((ours[column] - ours["legend_chance"]).to_numpy(float), ours["patient"].to_numpy())
+                )
+                pairs = paired_values(frame.assign(model_set=frame["model"]), column, SHORTCUT.name, CONTROL.name,
+                                      ours["path"])  # fmt: skip
+                versus.append(((pairs["a"] - pairs["b"]).to_numpy(float), pairs["patient"].to_numpy()))
+                summary = summaries[k]
+                row = summary[(summary["checkpoint"] == checkpoint) & (summary["model"] == SHORTCUT.name)
+                              & (summary["eval_set"] == eval_set)]  # fmt: skip
+                flags.append(bool(row["shortcut_flag"].iloc[0]) if len(row) else None)
+            if not any(len(values) for values, _ in excess):
+                continue
+            stats = {}
+            for name, samples in (("legend_excess", excess), ("legend_vs_control", versus)):
+                means = [float(v.mean()) for v, _ in samples if len(v)]
+                low, high = percentile_interval(pool_seeds(resampled_means(samples, n_boot, seed), seed))
+                stats |= {name: float(np.mean(means)), f"{name}_low": low, f"{name}_high": high}
+            n_patients = min(int(pd.unique(p).size) for _, p in excess)
+            flagged = (
+                stats["legend_excess_low"] > 0
+                and stats["legend_vs_control_low"] > 0
+                and n_patients >= MIN_PATIENTS
+            )
+            rows.append(
+                {
+                    "checkpoint": checkpoint,
+                    "model": SHORTCUT.name,
+                    "eval_set": eval_set,
+                    "seeds": len(seeds),
+                    "per_seed_flags": " ".join("flagged" if f else "-" for f in flags),
+                    "seeds_flagged": sum(bool(f) for f in flags),
+                    **stats,
+                    "n_patients": n_patients,
+                    "pooled_flag": bool(flagged),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def seeds_findings(pooled: pd.DataFrame) -> list[str]:
+    """One sentence per row of :func:`flags_across_seeds`."""
+    lines = []
+    for r in pooled.itertuples():
+        where = (
+            "its own validation set" if r.eval_set == SHORTCUT.name else f"the {r.eval_set} validation set"
+        )
+        lines.append(
+            f"- Shortcut model ({r.checkpoint} epoch) on {where}: flagged by {r.seeds_flagged} of {r.seeds} seed(s) "
+            f"alone; pooled over seeds and patients, legend excess over chance "
+            f"{format_interval(r.legend_excess, r.legend_excess_low, r.legend_excess_high, signed=True)}, vs "
+            f"control {format_interval(r.legend_vs_control, r.legend_vs_control_low, r.legend_vs_control_high, signed=True)}"
+            f" -> {'FLAGGED as a shortcut' if r.pooled_flag else 'not flagged'}"
+        )
+    return lines
+
+
 def findings(summary: pd.DataFrame) -> list[str]:
     """Sentences computed from the summary: what accuracy alone says, and what the legend share says."""
     lines = []
@@ -444,6 +542,7 @@ def run_shortcut_experiment(
     log: Callable[[str], None] = print,
     n_boot: int = 1000,
     variants: tuple[Variant, Variant] = (CONTROL, SHORTCUT),
+    data_seed: int = 0,
 ) -> pd.DataFrame:
     """Generate both variants, train on each, evaluate both models (selected and last epoch) on both validation
     sets, write the outputs.
@@ -455,7 +554,8 @@ def run_shortcut_experiment(
         results_dir: ``results/<profile>``: models under ``models/shortcut_<variant>/``, tables and figure.
         standin_weights: a backbone weights file to start both models from instead of the one
             :func:`~densenet_interp.models.weights.initial_weights` chooses (None: the policy decides).
-        seed: dataset generation, initial weights, data order; the same for both variants.
+        seed: the training seed (initial weights, data order, augmentation); the same for both variants.
+        data_seed: the seed of the two phantom variants (``make seeds`` varies ``seed`` only).
         variants: ``(control, shortcut)``; the first must have legend_correlation 0 (the neutral set).
 
     Returns the summary (also written to ``tables/shortcut.csv``, last).
@@ -472,7 +572,7 @@ def run_shortcut_experiment(
 
     initial_weights(profile, get_model_set(MODEL_SET), override=standin_weights)  # fail before generating
     scale = experiment_scale(profile)
-    mura_dirs = {v.name: make_variant_data(profile, v, work_dir, seed, scale, log) for v in variants}
+    mura_dirs = {v.name: make_variant_data(profile, v, work_dir, data_seed, scale, log) for v in variants}
     tables = []
     for variant in variants:
         run_dir = train_variant(
@@ -481,7 +581,9 @@ def run_shortcut_experiment(
         for checkpoint, model in checkpoint_models(run_dir, profile, log).items():
             tables.append(evaluate(model, variant.name, checkpoint, mura_dirs, cache_dir, profile.image_size))
     per_image = pd.concat(tables, ignore_index=True)
-    summary = summarise(per_image, n_boot=n_boot, seed=seed)
+    summary = summarise(
+        per_image, n_boot=n_boot, seed=0
+    )  # the same patient resamples for every training seed
     data_label = f"{profile.data_label}; shortcut variants at phantom scale {scale}"
     write_outputs(summary, per_image, results_dir, data_label, variants)
     return summary

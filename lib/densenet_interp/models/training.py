@@ -21,7 +21,10 @@ A run folder (``results/<profile>/models/<model set>/``; its names: :class:`dens
 Every file is written atomically after each epoch, so a run killed at any moment (even ``kill -9``) resumes
 from its last finished epoch. The data order and augmentation of an epoch depend only on ``(seed, epoch)``
 and the optimizer state is restored exactly, so the resumed run ends as the uninterrupted one would (with op
-determinism, bit for bit). A folder with ``model.keras`` and ``card.json`` is finished and is never retrained.
+determinism, bit for bit). A folder with ``model.keras`` and ``card.json`` is finished and is never retrained. While a
+process trains a run it holds ``.training.lock`` in its folder (``paths.exclusive``): a second worker
+(``make -j``, another machine sharing the results folder) waits for it and then uses the finished model, so two
+workers never train the same run.
 
 Switches (``DETERMINISTIC`` on by default, ``STRATEGY``, ``MIXED_PRECISION``, ``XLA``) and what makes a run
 reproducible bit for bit: :mod:`densenet_interp.models.runtime`.
@@ -46,7 +49,15 @@ from tensorflow.core.framework import summary_pb2
 
 from ..data import mura, pipeline
 from ..errors import ModelFileError
-from ..paths import PROJECT_ROOT, Layout, RunFiles, atomic_path, write_csv_atomic, write_text_atomic
+from ..paths import (
+    PROJECT_ROOT,
+    Layout,
+    RunFiles,
+    atomic_path,
+    exclusive,
+    write_csv_atomic,
+    write_text_atomic,
+)
 from ..profiles import ModelSet, Profile, get_model_set, get_profile
 from . import densenet as models
 from .runtime import RuntimeOptions, execution, make_deterministic, precision, strategy_scope
@@ -296,6 +307,19 @@ def train_model_set(
     files = RunFiles(Path(out_dir))
     if files.finished():
         return json.loads(files.card.read_text())
+    with exclusive(files.lock, on_wait=log):  # another worker training this run: wait, then use its model
+        if files.finished():
+            log(f"{model_set.name}: trained meanwhile by another process ({files.model})")
+            return json.loads(files.card.read_text())
+        return _train(profile, model_set, mura_dir, files, standin_weights, seed, log, cache_dir,
+                      strategy, mixed_precision, xla, deterministic)  # fmt: skip
+
+
+def _train(
+    profile, model_set, mura_dir, files, standin_weights, seed, log, cache_dir, strategy, mixed_precision, xla,
+    deterministic,
+) -> dict:  # fmt: skip
+    """:func:`train_model_set` once its run folder's lock is held."""
     started = time.perf_counter()
     options = RuntimeOptions.resolve(
         profile, strategy=strategy, mixed_precision=mixed_precision, xla=xla, deterministic=deterministic
