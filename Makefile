@@ -45,7 +45,14 @@ TF_EXTRA := $(if $(filter 1,$(GPU)),gpu,cpu)
 VENV_STAMP := $(VENV)/.installed-$(TF_EXTRA)
 KERNEL := densenet-interp
 CLI := $(VENV)/bin/densenet-interp
-PAPERMILL := $(PY) -m papermill --kernel $(KERNEL) --log-level WARNING --no-progress-bar
+# papermill streams the cells' output (--log-output) into the step's log; `densenet-interp step` shows what matters
+PAPERMILL := $(PY) -m papermill --kernel $(KERNEL) --log-level INFO --log-output --no-progress-bar
+# The console: every step is one `[k/N] what ...` line, its training epochs, and `done in ...` (commands/step.py);
+# everything else (papermill, TensorFlow's start-up notices, kernel warnings) goes to results/<profile>/logs/.
+# VERBOSE=1 shows all of it.
+VERBOSE ?= 0
+LOGS = $(RESULTS)/logs
+STEP = $(CLI) step $(if $(filter 1,$(VERBOSE)),--verbose) --label "$(2)" --log "$(1)" --
 
 $(VENV_STAMP): pyproject.toml requirements.lock
 	@echo "==> setting up $(VENV) (TensorFlow: $(TF_EXTRA))"
@@ -73,10 +80,11 @@ STANDIN :=
 endif
 
 $(DATA)/phantom/MURA-v1.1/.complete: | $(VENV_STAMP)
-	rm -rf $(DATA)/phantom/MURA-v1.1
-	$(CLI) phantom $(DATA)/phantom --seed 0 \
-	  --scale $$($(CLI) profile $(PROFILE) phantom_scale) --long-side $$($(CLI) profile $(PROFILE) phantom_long_side)
-	touch $@
+	@rm -rf $(DATA)/phantom/MURA-v1.1
+	@$(call STEP,$(LOGS)/phantom.log,$(call STEP_NO,phantom) generate the phantom MURA) $(CLI) phantom $(DATA)/phantom \
+	  --seed 0 --scale $$($(CLI) profile $(PROFILE) phantom_scale) \
+	  --long-side $$($(CLI) profile $(PROFILE) phantom_long_side)
+	@touch $@
 
 $(DATA)/.mura-checked: | $(VENV_STAMP)
 	@test -n "$(MURA_DIR)" || { echo "PROFILE=$(PROFILE) needs real MURA: make reproduce PROFILE=$(PROFILE) MURA_DIR=/path/to/MURA-v1.1" >&2; exit 2; }
@@ -204,16 +212,18 @@ print-%:
 # ---------------------------------------------------------------------------------------------- notebooks
 NB := $(ROOT)/notebooks
 OUTNB := $(RESULTS)/notebooks
-RUN_NB = mkdir -p $(OUTNB) && $(PAPERMILL) $(1) $(2) -p profile $(PROFILE) -p results_dir $(RESULTS) -p data_dir $(DATA) -p mura_dir $(MURA_DIR)
+# $(1) notebook, $(2) executed copy, $(3) step name (numbered by STEP_NO), $(4) what it does
+RUN_NB = mkdir -p $(OUTNB) && $(call STEP,$(LOGS)/$(notdir $(basename $(2))).log,$(call STEP_NO,$(3)) $(4)) \
+  $(PAPERMILL) $(1) $(2) -p profile $(PROFILE) -p results_dir $(RESULTS) -p data_dir $(DATA) -p mura_dir $(MURA_DIR)
 
 # 00: data exploration -> Table 2, Figure 1, distribution plots
 TABLE2 := $(RESULTS)/tables/table2_distribution.csv
 $(TABLE2): $(NB)/00_data_exploration.ipynb $(CODE_00) $(DATA_STAMP) | $(VENV_STAMP)
-	$(call RUN_NB,$<,$(OUTNB)/00_data_exploration.ipynb)
+	@$(call RUN_NB,$<,$(OUTNB)/00_data_exploration.ipynb,table2,Table 2 and Figure 1 (notebook 00))
 
 # 10: stand-in pre-training (offline replacement for ImageNet weights)
 $(RESULTS)/models/standin_pretrain/backbone.weights.h5: | $(VENV_STAMP)
-	$(call RUN_NB,$(NB)/10_standin_pretraining.ipynb,$(OUTNB)/10_standin_pretraining.ipynb)
+	@$(call RUN_NB,$(NB)/10_standin_pretraining.ipynb,$(OUTNB)/10_standin_pretraining.ipynb,standin,stand-in pre-training (notebook 10))
 
 # 20: the four trainings: one parameterised notebook, executed once per model set. The notebook and the code
 # are order-only inputs: editing them re-renders nothing and never retrains a finished model.
@@ -222,35 +232,42 @@ PRETRAINED_SETS := all_pretrained wrist_pretrained finger_pretrained
 MODELS := $(foreach s,$(MODEL_SETS),$(RESULTS)/models/$(s)/model.keras)
 $(foreach s,$(PRETRAINED_SETS),$(RESULTS)/models/$(s)/model.keras): $(STANDIN)
 $(RESULTS)/models/%/model.keras: $(DATA_STAMP) | $(VENV_STAMP) $(NB)/20_training.ipynb
-	$(call RUN_NB,$(NB)/20_training.ipynb,$(OUTNB)/20_training_$*.ipynb) -p model_set $*
+	@$(call RUN_NB,$(NB)/20_training.ipynb,$(OUTNB)/20_training_$*.ipynb,$*,train $* (notebook 20)) -p model_set $*
 
 # 30: evaluation -> Table 1 (paper layout) and the extended table, predictions, ROC and confusion matrices
 TABLE1 := $(RESULTS)/tables/table1.csv
 $(TABLE1): $(NB)/30_evaluation.ipynb $(CODE_30) $(MODELS) | $(VENV_STAMP)
-	$(call RUN_NB,$<,$(OUTNB)/30_evaluation.ipynb)
+	@$(call RUN_NB,$<,$(OUTNB)/30_evaluation.ipynb,table1,Table 1 and predictions (notebook 30))
 
 # 40: one case figure per paper figure (4-11): one parameterised notebook, executed once per figure
 FIGURE_NUMBERS := 04 05 06 07 08 09 10 11
 FIGURES := $(foreach n,$(FIGURE_NUMBERS),$(RESULTS)/figures/figure$(n).png)
+
+# [k/N]: the position of a step among the steps of `make reproduce` (steps already up to date are skipped)
+REPRODUCE_STEPS := $(if $(filter 1,$(PHANTOM)),phantom) table2 $(if $(filter 1,$(PHANTOM)),standin) $(MODEL_SETS) table1 \
+  $(addprefix figure,$(FIGURE_NUMBERS)) $(if $(filter 1,$(PHANTOM)),localisation) explorer
+$(foreach i,$(shell seq 1 $(words $(REPRODUCE_STEPS))),$(eval STEP_NUMBER_$(word $(i),$(REPRODUCE_STEPS)) := $(i)))
+STEP_NO = [$(STEP_NUMBER_$(1))/$(words $(REPRODUCE_STEPS))]
 $(RESULTS)/figures/figure%.png: $(NB)/40_case_figure.ipynb $(CODE_40) $(PKG)/explain/cases.json $(MODELS) | $(VENV_STAMP)
-	$(call RUN_NB,$<,$(OUTNB)/40_case_figure_$*.ipynb) -p figure $*
+	@$(call RUN_NB,$<,$(OUTNB)/40_case_figure_$*.ipynb,figure$*,Figure $* (notebook 40)) -p figure $*
 
 # 50: beyond the paper: where the models look (CAM mass in the ground-truth masks of the phantom), the paper's
 # claims tested on those numbers, Grad-CAM/Grad-CAM++ and deletion/insertion curves. Needs phantom masks.
 LOCALISATION := $(RESULTS)/tables/localisation.csv
 $(LOCALISATION): $(NB)/50_localisation.ipynb $(CODE_50) $(MODELS) | $(VENV_STAMP)
-	$(call RUN_NB,$<,$(OUTNB)/50_localisation.ipynb)
+	@$(call RUN_NB,$<,$(OUTNB)/50_localisation.ipynb,localisation,localisation and the claims (notebook 50))
 
 # Shortcut experiment (beyond the paper, its own target: `make shortcut`): wrist_pretrained trained twice on
 # phantom variants that differ only in how strongly the text legend correlates with the label.
 SHORTCUT := $(RESULTS)/tables/shortcut.csv
 $(SHORTCUT): $(CODE_SHORTCUT) $(STANDIN) | $(VENV_STAMP)
-	$(CLI) shortcut --profile $(PROFILE) --results-dir $(RESULTS) --data-dir $(DATA)
+	@$(call STEP,$(LOGS)/shortcut.log,[shortcut] the shortcut experiment) \
+	  $(CLI) shortcut --profile $(PROFILE) --results-dir $(RESULTS) --data-dir $(DATA)
 
 # 90: the explorer runs headlessly too (its widgets are tested in tests/test_widgets.py)
 EXPLORER := $(OUTNB)/90_explorer.ipynb
 $(EXPLORER): $(NB)/90_explorer.ipynb $(CODE_90) $(MODELS) | $(VENV_STAMP)
-	$(call RUN_NB,$<,$@) -p require_models True
+	@$(call RUN_NB,$<,$@,explorer,the explorer (notebook 90)) -p require_models True
 
 # ------------------------------------------------------------------------------------------------ seeds
 # `make seeds SEEDS=5`: the training-seed noise. Seed 0 is the main run (results/<profile>/); seeds 1..SEEDS-1
@@ -277,21 +294,25 @@ endif
 
 define SEED_RULES
 $(call SEED_DIR,$(1))/models/%/model.keras: $(DATA_STAMP) $(STANDIN) | $(VENV_STAMP)
-	$(CLI) train $$* --profile $(PROFILE) --seed $(1) --mura-dir $(MURA_DIR) --out $$(@D)
+	@$(call STEP,$(call SEED_DIR,$(1))/logs/train_$$*.log,[seed $(1)/$(SEEDS)] train $$*) \
+	  $(CLI) train $$* --profile $(PROFILE) --seed $(1) --mura-dir $(MURA_DIR) --out $$(@D)
 
 $(call SEED_DIR,$(1))/evaluation.json: $(call SEED_MODELS,$(1)) $(CODE_SEEDS) | $(VENV_STAMP)
-	$(CLI) seeds evaluate --profile $(PROFILE) --seed $(1) --mura-dir $(MURA_DIR) --results-dir $(RESULTS) \
+	@$(call STEP,$(call SEED_DIR,$(1))/logs/evaluate.log,[seed $(1)/$(SEEDS)] evaluate) \
+	  $(CLI) seeds evaluate --profile $(PROFILE) --seed $(1) --mura-dir $(MURA_DIR) --results-dir $(RESULTS) \
 	  --data-dir $(DATA)
 
 $(call SEED_DIR,$(1))/tables/shortcut.csv: $(CODE_SHORTCUT) $(STANDIN) | $(VENV_STAMP)
-	$(CLI) shortcut --profile $(PROFILE) --results-dir $(call SEED_DIR,$(1)) --data-dir $(DATA) --seed $(1) \
+	@$(call STEP,$(call SEED_DIR,$(1))/logs/shortcut.log,[seed $(1)/$(SEEDS)] the shortcut experiment) \
+	  $(CLI) shortcut --profile $(PROFILE) --results-dir $(call SEED_DIR,$(1)) --data-dir $(DATA) --seed $(1) \
 	  --standin-weights $(STANDIN)
 endef
 $(foreach k,$(SEED_IDS),$(eval $(call SEED_RULES,$(k))))
 
 $(SEEDS_TABLE): $(SEEDS_COUNT) $(TABLE1) $(if $(filter 1,$(PHANTOM)),$(LOCALISATION) $(SHORTCUT)) $(SEED_EVALS) \
   $(SEED_SHORTCUTS) $(CODE_SEEDS) | $(VENV_STAMP)
-	$(CLI) seeds summarise --profile $(PROFILE) --seeds $(SEEDS) --results-dir $(RESULTS)
+	@$(call STEP,$(LOGS)/seeds.log,[seeds] pool $(SEEDS) seeds) \
+	  $(CLI) seeds summarise --profile $(PROFILE) --seeds $(SEEDS) --results-dir $(RESULTS)
 
 # ------------------------------------------------------------------------------------------ reproducibility
 # `make verify-results`: run the whole profile again from nothing (phantom, stand-in, trainings, tables, and the

@@ -40,7 +40,29 @@ def tiny_run(tmp_path_factory):
     if result.returncode != 0:
         pytest.fail(f"make reproduce PROFILE=tiny failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
     print(f"make reproduce PROFILE=tiny: {seconds:.0f} s")
+    (roots / "console.txt").write_text(result.stdout + result.stderr)
     return roots, roots / "results" / "tiny", roots / "data" / "tiny"
+
+
+def test_the_console_names_every_step_and_nothing_else(tiny_run):
+    """`make reproduce` talks: `[k/N] what ... done in`, the epoch lines with an ETA; no papermill command
+    lines, TensorFlow notices or kernel warnings (they are in results/<profile>/logs/)."""
+    roots, results, _ = tiny_run
+    lines = [line for line in (roots / "console.txt").read_text().splitlines() if line.strip()]
+    venv = [line for line in lines if "pip" in line or ".venv" in line or "WARNING: Location" in line]
+    lines = [line for line in lines if line not in venv]  # a fresh machine sets up .venv first
+    steps = [line for line in lines if line.startswith("[")]
+    assert [line.split("]")[0] + "]" for line in steps if " ... " in line] == [
+        f"[{k}/18]" for k in range(1, 19)
+    ]
+    assert (
+        sum(line.strip().startswith("epoch ") and "ETA" in line for line in lines) == 4
+    )  # 2 epochs, 4 trainings
+    assert len(lines) <= 18 + 4 * 3
+    text = "\n".join(lines)
+    for noise in ("papermill", "I0000", "oneDNN", "Kernel is running over TCP", "absl"):
+        assert noise not in text, noise
+    assert "oneDNN custom operations" in (results / "logs" / "20_training_wrist_random.log").read_text()
 
 
 def test_second_make_does_no_work(tiny_run):

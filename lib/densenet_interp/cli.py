@@ -27,6 +27,7 @@ COMMANDS = (
     "seeds",
     "app",
     "compare",
+    "step",
 )
 """Subcommand names, in the order ``--help`` lists them; each is a module of :mod:`densenet_interp.commands`."""
 

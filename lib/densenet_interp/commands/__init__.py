@@ -17,6 +17,7 @@ place that does it) turns them into one line on stderr and exit status 2.
 ``seeds``     evaluate a training seed, or pool all seeds into Table 1 and the claims (``make seeds``)
 ``app``       serve the explorer as a web app (Voila) or JupyterLab on 127.0.0.1
 ``compare``   two results folders file by file, byte for byte (the check of ``make verify-results``)
+``step``      run one pipeline step: a label line, the lines that matter, the rest in a log (what Make calls)
 ============  =====================================================================================
 
 Adding a command: a module here with ``add_parser(subparsers)`` (returns its parser) and ``run(args)``,

@@ -238,12 +238,17 @@ def _compile(model: keras.Model, profile: Profile, options: RuntimeOptions):
     return model.optimizer
 
 
-def _epoch_line(row: dict, epochs: int) -> str:
-    return (
+def _epoch_line(row: dict, epochs: int, eta_seconds: float | None = None) -> str:
+    """One console line per epoch; ``eta_seconds``: the estimated time left for the run (omitted at the end)."""
+    line = (
         f"epoch {row['epoch']}/{epochs}  loss {row['loss']:.4f}  accuracy {row['accuracy']:.4f}  "
         f"val_loss {row['val_loss']:.4f}  val_accuracy {row['val_accuracy']:.4f}  "
         f"lr {row['learning_rate']:.2e}  {row['seconds']:.1f} s"
     )
+    if eta_seconds is not None and row["epoch"] < epochs:
+        minutes, seconds = divmod(int(round(eta_seconds)), 60)
+        line += f"  ETA {minutes}m{seconds:02d}s"
+    return line
 
 
 @dataclasses.dataclass(frozen=True)
@@ -400,7 +405,9 @@ def _fit(run: _Run, data: dict, log) -> tuple[list[dict], int | None, int]:
         _write_scalars(writer, row)
         if not keep_all:
             _prune_epoch_weights(files, rows, majority_rate(data["valid"][1]))
-        log(_epoch_line(row, profile.epochs))
+        this_process = [r["seconds"] for r in rows[done:]]  # resumed epochs were timed by another process
+        eta = sum(this_process) / len(this_process) * (profile.epochs - epoch - 1)
+        log(_epoch_line(row, profile.epochs, eta))
     writer.close()
     return rows, done or None, strategy.num_replicas_in_sync
 

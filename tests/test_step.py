@@ -1,0 +1,73 @@
+"""``densenet-interp step``: the console of ``make reproduce``. One line per quiet step, the epoch lines of a
+training with its result on the ``done`` line, everything in the log, and a failure that says where to look."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from densenet_interp.cli import main
+
+PY = sys.executable
+
+
+def _step(tmp_path, code: str, *extra: str) -> tuple[int, Path]:
+    log = tmp_path / "logs" / "step.log"
+    status = main(["step", "--label", "[2/5] something", "--log", str(log), *extra, "--", PY, "-c", code])
+    return status, log
+
+
+def test_a_quiet_step_is_one_line_and_its_output_goes_to_the_log(tmp_path, capsys):
+    status, log = _step(
+        tmp_path, "import sys; print('papermill noise'); print('I0000 oneDNN', file=sys.stderr)"
+    )
+    out = capsys.readouterr()
+    assert status == 0
+    assert out.out.splitlines() == [out.out.splitlines()[0]] and out.out.startswith(
+        "[2/5] something ... done in"
+    )
+    assert "papermill noise" in log.read_text() and "I0000 oneDNN" in log.read_text()
+    assert "noise" not in out.out + out.err
+
+
+def test_a_training_shows_its_epochs_and_its_result_on_the_done_line(tmp_path, capsys):
+    code = (
+        "print('training wrist_random (mini): 964 train / 66 valid images');"
+        "print('epoch 1/2  loss 0.7  ETA 0m10s'); print('Executing Cell 3-----');"
+        "print('epoch 2/2  loss 0.6'); print('wrist_random: selected epoch 2 (val_accuracy 0.7879); wrote m')"
+    )
+    status, _ = _step(tmp_path, code)
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert lines == [
+        "[2/5] something ...",
+        "    epoch 1/2  loss 0.7  ETA 0m10s",
+        "    epoch 2/2  loss 0.6",
+        lines[-1],
+    ]
+    assert lines[-1].startswith("[2/5] something done in ") and lines[-1].endswith(
+        ": selected epoch 2 (val_accuracy 0.7879)"
+    )
+
+
+def test_a_failing_step_keeps_its_exit_status_and_shows_the_end_of_its_log(tmp_path, capsys):
+    code = "import sys; [print(f'line {i}') for i in range(40)]; print('ValueError: boom'); sys.exit(7)"
+    status, log = _step(tmp_path, code)
+    out = capsys.readouterr()
+    assert status == 7
+    assert "[2/5] something FAILED (exit status 7)" in out.err and str(log) in out.err
+    assert "ValueError: boom" in out.err and "line 39" in out.err and "line 0\n" not in out.err
+
+
+def test_verbose_shows_everything(tmp_path, capsys):
+    status, _ = _step(tmp_path, "print('papermill noise')", "--verbose")
+    assert status == 0 and "    papermill noise" in capsys.readouterr().out
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    log = str(tmp_path / "s.log")
+    assert main(["step", "--label", "x", "--log", log, "--"]) == 2
+    assert main(["step", "--label", "x", "--log", log, "--", str(tmp_path / "nothing-here")]) == 2
+    assert main(["step", "--label", "x", "--log", log, "--show", "(", "--", PY, "-c", "1"]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(lines) == 3 and all(line.startswith("densenet-interp step: error:") for line in lines)
