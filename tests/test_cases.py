@@ -190,9 +190,6 @@ def test_describe_run_compares_with_the_paper(box_phantom, fake_explanation):
 
 
 def test_phantom_case_images_and_the_replayed_crop():
-    phantom = pytest.importorskip("densenet_interp.phantom")
-    if not hasattr(phantom, "render_case"):
-        pytest.skip("the phantom generator has no render_case yet")
     from densenet_interp.data.frames import crop_frame
 
     mini = get_profile("mini")

@@ -244,3 +244,45 @@ def test_augment_for_display_is_the_training_augmentation():
 def test_make_dataset_refuses_bad_input(pixels, labels, message):
     with pytest.raises(ValueError, match=message):
         pipeline.make_dataset(pixels, labels, batch_size=2, training=True, seed=0)
+
+
+def _mirrored_share(images: np.ndarray, out: np.ndarray) -> float:
+    """Share of outputs equal to their input mirrored left-right (the rest must equal the input itself)."""
+    mirrored = np.array([np.array_equal(o, i[:, ::-1]) for i, o in zip(images, out, strict=True)])
+    unchanged = np.array([np.array_equal(o, i) for i, o in zip(images, out, strict=True)])
+    assert (mirrored | unchanged).all(), "with rotation 0, an output is either the input or its mirror image"
+    return float(mirrored.mean())
+
+
+def test_the_flip_on_its_own_mirrors_about_half_of_the_images():
+    """The paper's 'random lateral inversions', asserted on the images (not on the draws): with rotation off,
+    an asymmetric image comes back mirrored in about half of the draws, and unchanged otherwise."""
+    import tensorflow as tf
+
+    n = 300
+    pattern = np.zeros((24, 24), np.float32)
+    pattern[4:20, 2:6] = 255.0  # a bar near the left edge: its mirror image is at the right edge
+    images = np.repeat(pattern[np.newaxis], n, axis=0)
+    out = np.rint(pipeline.augment_batch(images, tf.constant([3, 1], tf.int64), 0.0).numpy())
+    assert 0.4 < _mirrored_share(images, out) < 0.6
+
+
+def test_the_rotation_on_its_own_turns_within_the_bound_and_uses_it():
+    """'Rotations up to 30 degrees': the angle of a dot about the centre (mirroring undone) spreads over about
+    -30..+30 degrees, never beyond, and not only near 0."""
+    import tensorflow as tf
+
+    n, size = 400, 81
+    dot = np.zeros((n, size, size), np.float32)
+    dot[:, 40, 75] = 255.0  # on the horizontal axis through the centre, 35 px to the right
+    out = pipeline.augment_batch(dot, tf.constant([5, 9], tf.int64), 30.0).numpy()
+    angles, mirrored = [], []
+    for image in out:
+        y, x = np.unravel_index(np.argmax(image), image.shape)
+        angles.append(math.degrees(math.atan2(y - 40, abs(x - 40))))
+        mirrored.append(x < 40)
+    angles, mirrored = np.array(angles), np.array(mirrored)
+    assert np.abs(angles).max() <= 30 + 2.0
+    for group in (angles[mirrored], angles[~mirrored]):  # each way round, both senses of rotation occur
+        assert len(group) > n / 4
+        assert np.abs(group).max() > 25 and (group > 10).mean() > 0.2 and (group < -10).mean() > 0.2

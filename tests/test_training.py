@@ -25,6 +25,7 @@ from densenet_interp.errors import ModelFileError
 from densenet_interp.models import densenet as models
 from densenet_interp.models import training
 from densenet_interp.models.weights import save_backbone_weights
+from densenet_interp.paths import RunFiles
 from densenet_interp.profiles import PROFILES, get_model_set
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -329,3 +330,34 @@ def test_plot_history_marks_both_epochs(run_a):
     out, card, _ = run_a
     fig = training.plot_history(pd.read_csv(out / "history.csv"), card)
     assert len(fig.axes) == 2
+
+
+def test_selection_rule_uses_the_absolute_gap():
+    """|train - validation| accuracy: a validation accuracy far ABOVE the training one is a large gap too."""
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "accuracy": [0.60, 0.75, 0.90],
+            "val_accuracy": [0.80, 0.70, 0.70],  # signed gaps -0.20, +0.05, +0.20; absolute 0.20, 0.05, 0.20
+            "val_loss": [0.50, 0.60, 0.65],
+        }
+    )
+    assert training.select_epochs(history) == (2, 1)
+
+
+def test_pruning_keeps_the_selected_the_least_loss_and_the_last_epoch(tmp_path):
+    """Large models keep few epoch files; never the one the rule selects, the least-loss one, or the latest."""
+    files = RunFiles(tmp_path)
+    files.checkpoints.mkdir()
+    rows = [
+        {"epoch": e, "accuracy": a, "val_accuracy": v, "val_loss": loss}
+        for e, a, v, loss in [(1, 0.6, 0.5, 0.9), (2, 0.7, 0.69, 0.8), (3, 0.8, 0.7, 0.5), (4, 0.9, 0.7, 0.7)]
+    ]  # selected: 2 (gap 0.01), least validation loss: 3, last: 4
+    for row in rows:
+        files.epoch_weights(row["epoch"]).write_bytes(b"w")
+    training._prune_epoch_weights(files, rows, val_majority=0.55)
+    assert sorted(p.name for p in files.checkpoints.iterdir()) == [
+        "epoch_002.weights.h5",
+        "epoch_003.weights.h5",
+        "epoch_004.weights.h5",
+    ]

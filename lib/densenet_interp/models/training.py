@@ -12,7 +12,7 @@ A run folder (``results/<profile>/models/<model set>/``; its names: :class:`dens
 ``Layout.run(model_set)``) holds::
 
     checkpoints/epoch_XXX.weights.h5   weights after epoch XXX (1-based); all epochs for small models, else
-                                       only the epochs either selection rule currently prefers
+                                       only the epochs either selection rule currently prefers and the latest
     checkpoints/resume.npz             everything needed to continue: weights, optimizer state, history
     history.csv                        one row per finished epoch (HISTORY_COLUMNS)
     tensorboard/                       the same scalars for TensorBoard
@@ -427,8 +427,9 @@ def _write_scalars(writer, row: dict) -> None:
 
 
 def _prune_epoch_weights(files: RunFiles, rows: list[dict], val_majority: float) -> None:
-    """Delete epoch weights that neither selection rule can still choose (large models only)."""
-    keep = set(select_epochs(pd.DataFrame(rows), val_majority))
+    """Delete epoch weights that neither selection rule can still choose, except the latest epoch's (large
+    models only): the selected and least-validation-loss epochs and the last one are always kept."""
+    keep = set(select_epochs(pd.DataFrame(rows), val_majority)) | {max(int(r["epoch"]) for r in rows)}
     for row in rows:
         if row["epoch"] not in keep:
             files.epoch_weights(row["epoch"]).unlink(missing_ok=True)
