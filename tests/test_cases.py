@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -205,3 +206,18 @@ def test_phantom_case_images_and_the_replayed_crop():
     assert given.keys() == replayed.keys() and "frame" not in given and given["lesion"].any()
     for name, mask in given.items():
         np.testing.assert_array_equal(replayed[name], mask, err_msg=name)
+
+
+def test_figures_10_and_11_share_their_augmentation():
+    """The paper compares Figure 11 (cropped) with Figure 10 (as is): the same flip and rotation for both, so
+    that only the crop differs; every other figure keeps its own draw."""
+    import json
+
+    assert cases.get_case(11).augmentation_seed == cases.get_case(10).augmentation_seed == 10
+    assert len({cases.get_case(n).augmentation_seed for n in range(4, 11)}) == 7
+    notebook = json.loads(
+        (Path(__file__).resolve().parents[1] / "notebooks" / "40_case_figure.ipynb").read_text()
+    )
+    source = "".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
+    assert "augment_for_display(model_input_u8, seed=case.augmentation_seed)" in source
+    assert "augmented_seed=case.augmentation_seed" in source

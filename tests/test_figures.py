@@ -15,6 +15,7 @@ from densenet_interp.explain.figures import (
     colour_table,
     overlay_cam,
     save_case_figure,
+    signed_range,
     write_case_files,
 )
 
@@ -44,16 +45,38 @@ def test_activation_grid_is_a_4x4_mosaic_of_the_top_channels_in_bwr():
     assert grid.rgb.shape == (4 * 8 + 3 * 2, 4 * 8 + 3 * 2, 3)
     np.testing.assert_array_equal(grid.channels, top_channels(activation, 16, "mean")[0])
     assert grid.channels[0] == 7
-    assert grid.vmin == pytest.approx(activation[..., grid.channels].min())
-    assert grid.vmax == pytest.approx(activation[..., grid.channels].max())
+    assert (grid.vmin, grid.vmax) == pytest.approx((0.0, activation[..., grid.channels].max()))
     bwr = colour_table("bwr")
     first_tile = grid.rgb[:8, :8]
     assert (first_tile[..., 0] > first_tile[..., 2]).all()  # the strong channel is red everywhere
     np.testing.assert_array_equal(grid.rgb[8:10, 0], np.array([GAP_COLOUR] * 2, dtype=np.uint8))
-    # the panel range is shared: the global minimum is pure blue
-    y, x, c = np.unravel_index(np.argmin(activation[..., grid.channels]), (8, 8, 16))
-    row, col = divmod(int(c), 4)
-    np.testing.assert_array_equal(grid.rgb[row * 10 + y, col * 10 + x], bwr[0])
+    # a non-negative panel runs 0..max: an exact zero is pure blue ("blue for near-zero activations")
+    activation[2, 3, grid.channels[5]] = 0.0
+    again = activation_grid(activation, 16, "mean", tile=8, gap=2)
+    row, col = divmod(5, 4)
+    np.testing.assert_array_equal(again.rgb[row * 10 + 2, col * 10 + 3], bwr[0])
+
+
+def test_signed_maps_are_centred_at_zero():
+    """A signed panel runs -m..+m: zero is white in 'bwr' and red only ever means positive."""
+    assert signed_range(np.array([-4.6, -1.0, 0.0])) == (-4.6, 4.6)
+    assert signed_range(np.array([-1.0, 3.0])) == (-3.0, 3.0)
+    assert signed_range(np.array([0.5, 2.0])) == (0.0, 2.0)
+    activation = np.zeros((4, 4, 2), dtype=np.float32)
+    activation[..., 0] = np.linspace(-1.0, 3.0, 16).reshape(4, 4)
+    grid = activation_grid(activation, 2, tile=4, gap=0)
+    assert (grid.vmin, grid.vmax) == (-3.0, 3.0)
+    white = colour_table("bwr")[128]
+    np.testing.assert_allclose(
+        grid.rgb[:4, 4:8].reshape(-1, 3), np.tile(white, (16, 1)), atol=2
+    )  # all-zero map
+    # a CAM that is negative everywhere (a confident "normal") shows no warm colour: nothing above the middle
+    image = np.full((32, 32), 100, dtype=np.uint8)
+    cam = -np.linspace(0.0, 4.6, 16, dtype=np.float32).reshape(4, 4)
+    heat = overlay_cam(image, cam, 1.0)
+    jet = colour_table("jet").astype(int)
+    index = np.abs(heat.reshape(-1, 1, 3).astype(int) - jet[np.newaxis]).sum(axis=2).argmin(axis=1)
+    assert index.max() <= 128 and index.min() == 0
 
 
 def test_activation_grid_options():
@@ -64,9 +87,9 @@ def test_activation_grid_options():
     per_map = activation_grid(activation, 2, scale="map", tile=4)
     assert np.isnan(per_map.vmin)
     bwr = colour_table("bwr")
-    for tile in (per_map.rgb[:4, :4], per_map.rgb[:4, 6:10]):  # each map spans the whole colour range
-        np.testing.assert_array_equal(tile[0, 0], bwr[0])
+    for tile in (per_map.rgb[:4, :4], per_map.rgb[:4, 6:10]):  # each map runs 0..its own max
         np.testing.assert_array_equal(tile[-1, -1], bwr[255])
+        assert not (tile[0, 0] == bwr[0]).all()  # its minimum (above 0) is not the colour of zero
     chosen = activation_grid(activation, channels=np.array([3, 1]), tile=4)
     assert chosen.channels.tolist() == [3, 1]
     with pytest.raises(ValueError, match="scale must be one of"):

@@ -43,6 +43,7 @@ class Case:
     label: int
     phantom_case: str
     seed: int
+    augmentation_seed: int
     mura_path: str | None
     mura_note: str
     crop_frame: bool
@@ -66,6 +67,7 @@ _FIELD_TYPES = {
     "label": int,
     "phantom_case": str,
     "seed": int,
+    "augmentation_seed": int,
     "mura_path": (str, type(None)),
     "mura_note": str,
     "crop_frame": bool,

@@ -7,15 +7,17 @@ A case figure has seven panels, lettered as in the paper's captions:
 - (c) the initial convolution and (d)-(g) the end of dense blocks 1-4, each a 4 x 4 grid of the 16 most
   activated feature maps (mean activation over space; max as an option) in 'bwr'.
 
-Colour scaling, because the paper says only "blue for near-zero activations, red for significant features":
+Colour scaling, because the paper says only "blue for near-zero activations, red for significant features"
+(:func:`signed_range`, one rule for every map):
 
-- activation panels: one range per panel, ``min..max`` over the maps shown, so that a weakly activated
-  channel looks weaker than a strong one of the same panel (matplotlib's default, one range per map, would
-  make every map look equally strong). For the ReLU outputs (initial convolution) the minimum is 0, so blue
-  is exactly "near zero"; the dense-block concatenations can be negative, and blue is then "lowest".
-  ``scale="map"`` gives the per-map ranges instead. Each panel's range is shown on its colour bar.
-- CAM: ``min..max`` of the signed CAM of this image (the map of Zhou et al. 2016 is relative: warm means
-  "more evidence for abnormal than the cool parts"); the colour bar gives the actual values.
+- a map with no negative value (the ReLU outputs of the initial convolution, Grad-CAM) runs ``0..max``: blue
+  is exactly zero, as the paper says;
+- a signed map (the dense-block concatenations, the CAM) runs ``-m..+m`` with ``m`` its largest magnitude,
+  centred at zero: white in 'bwr', the middle of 'jet'. Red therefore always means "positive", never "least
+  negative": a CAM that is negative everywhere (a confident "normal") shows no red hot spot.
+- activation panels: one range per panel over the maps shown, so that a weakly activated channel looks weaker
+  than a strong one of the same panel (matplotlib's default, one range per map, would make every map look
+  equally strong); ``scale="map"`` gives per-map ranges instead. Every range is on its colour bar.
 
 Mosaics and overlays are composed with numpy (colour look-up tables, nearest-neighbour enlargement), so one
 ``imshow`` draws a whole panel; the explorer composes the same arrays without matplotlib. Figures are
@@ -65,6 +67,23 @@ def colour_table(name: str) -> np.ndarray:
     return np.round(matplotlib.colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
 
 
+def signed_range(values: np.ndarray) -> tuple[float, float]:
+    """The colour range of a map: ``(0, max)`` if it has no negative value, else ``(-m, m)``, ``m = max |value|``.
+
+    Zero is then the bottom of the scale for non-negative maps and its centre for signed ones (see the module
+    docstring); an all-zero map gives ``(0, 0)`` (drawn in the middle colour).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return (0.0, 0.0)
+    low, high = float(finite.min()), float(finite.max())
+    if low >= 0:
+        return (0.0, high)
+    magnitude = max(-low, abs(high))
+    return (-magnitude, magnitude)
+
+
 def _to_unit(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """``values`` mapped linearly from ``low..high`` to ``0..1`` (clipped); a constant range maps to 0.5."""
     if not high > low:
@@ -104,8 +123,8 @@ def overlay_cam(
 ) -> np.ndarray:
     """The CAM in 'jet' blended over ``image``: ``uint8 (H, W, 3)`` = ``(1 - alpha) image + alpha jet(cam)``.
 
-    ``cam`` (any size) is resized bilinearly to the image and scaled ``vmin..vmax`` (default: its own
-    min..max, see the module docstring). ``alpha`` is the CAM's opacity, 0 (image only) to 1 (CAM only).
+    ``cam`` (any size) is resized bilinearly to the image and scaled ``vmin..vmax`` (default:
+    :func:`signed_range` of the CAM, zero at the centre of a signed map, see the module docstring). ``alpha`` is the CAM's opacity, 0 (image only) to 1 (CAM only).
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha (CAM opacity) must be in [0, 1], got {alpha}")
@@ -113,8 +132,9 @@ def overlay_cam(
     cam = np.asarray(cam, dtype=np.float32)
     if cam.ndim != 2:
         raise ValueError(f"expected a CAM of shape (h, w), got shape {cam.shape}")
-    low = float(cam.min()) if vmin is None else vmin
-    high = float(cam.max()) if vmax is None else vmax
+    default_low, default_high = signed_range(cam)
+    low = default_low if vmin is None else vmin
+    high = default_high if vmax is None else vmax
     heat = colourise(_to_unit(_resize_float(cam, *rgb.shape[:2]), low, high), CAM_CMAP)
     blended = (1.0 - alpha) * rgb.astype(np.float32) + alpha * heat.astype(np.float32)
     return np.round(blended).astype(np.uint8)
@@ -165,11 +185,11 @@ def activation_grid(
     cols = math.ceil(math.sqrt(count))
     rows = math.ceil(count / cols)
     if scale == "panel":
-        vmin, vmax = float(maps.min()), float(maps.max())
+        vmin, vmax = signed_range(maps)
         unit = _to_unit(maps, vmin, vmax)
     else:
         vmin = vmax = float("nan")
-        unit = np.stack([_to_unit(m, float(m.min()), float(m.max())) for m in maps])
+        unit = np.stack([_to_unit(m, *signed_range(m)) for m in maps])
     coloured = colourise(unit, ACTIVATION_CMAP)  # (k, h, w, 3)
     factor = max(1, math.ceil(tile / max(height, width)))
     coloured = coloured.repeat(factor, axis=1).repeat(factor, axis=2)
@@ -232,7 +252,8 @@ def _info_text(
             f"model input: {size} x {size} px",
             f"panels (c)-(g): top {top_k} channels",
             f"  by {rank} activation over space,",
-            f"  colour range per {'panel' if scale == 'panel' else 'map'} (min..max)",
+            f"  colour range per {'panel' if scale == 'panel' else 'map'}:",
+            "  0..max, or -m..+m centred at 0",
             "CAM: sum_c w_c final_c, signed,",
             f"  bias {explanation.cam_bias:+.3f} left out",
         ]
@@ -289,13 +310,17 @@ def case_figure(
 
     ax = axes[0, 1]
     if saliency is None:
-        cam, panel_title, bar_label = explanation.cam[index], PANEL_TITLES["cam"], "CAM (signed, relative)"
+        cam, panel_title, bar_label = (
+            explanation.cam[index],
+            PANEL_TITLES["cam"],
+            "CAM (signed, 0 at the centre)",
+        )
     else:
         name = saliency_title or "saliency map"
-        cam, panel_title, bar_label = np.asarray(saliency), f"(b) {name}", f"{name} (relative)"
+        cam, panel_title, bar_label = np.asarray(saliency), f"(b) {name}", name
     ax.imshow(overlay_cam(display, cam, cam_alpha), interpolation="nearest")
     ax.set_title(panel_title, fontsize=9)
-    _add_colour_bar(fig, ax, CAM_CMAP, float(cam.min()), float(cam.max()), bar_label)
+    _add_colour_bar(fig, ax, CAM_CMAP, *signed_range(cam), bar_label)
 
     fig.channels = {}
     for ax, stage in zip(list(axes.flat)[2:7], STAGES, strict=True):
