@@ -186,3 +186,13 @@ def test_case_figure_can_show_another_map_in_panel_b(fake_explanation):
     np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), overlay_cam(display, other, 0.5))
     text = "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
     assert "panel (b): Grad-CAM" in text
+
+
+def test_case_figure_names_its_data_and_its_cam_grid(fake_explanation):
+    """A case figure copied out of the project still says what data it shows, and how coarse its CAM is."""
+    explanation = fake_explanation()
+    fig = case_figure(explanation, 0, title="t", footer="Data: phantom MURA (synthetic), profile 'mini'")
+    texts = [t.get_text() for t in fig.findobj(match=lambda o: hasattr(o, "get_text"))]
+    assert any(t == "Data: phantom MURA (synthetic), profile 'mini'" for t in texts)
+    h, w = explanation.cam_lowres.shape[1:]
+    assert any(f"grid {h}x{w} at" in t and "the paper: 10x10 at 320 px" in t for t in texts)

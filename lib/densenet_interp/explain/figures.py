@@ -255,7 +255,9 @@ def _info_text(
             f"  colour range per {'panel' if scale == 'panel' else 'map'}:",
             "  0..max, or -m..+m centred at 0",
             "CAM: sum_c w_c final_c, signed,",
-            f"  bias {explanation.cam_bias:+.3f} left out",
+            f"  bias {explanation.cam_bias:+.3f} left out;",
+            f"  grid {explanation.cam_lowres.shape[1]}x{explanation.cam_lowres.shape[2]} at {size} px",
+            "  (the paper: 10x10 at 320 px)",
         ]
     )
 
@@ -275,6 +277,7 @@ def case_figure(
     outline: np.ndarray | None = None,
     saliency: np.ndarray | None = None,
     saliency_title: str | None = None,
+    footer: str | None = None,
 ) -> CaseFigure:
     """The paper's case figure for image ``index`` of ``explanation`` (see the module docstring).
 
@@ -291,12 +294,16 @@ def case_figure(
         saliency, saliency_title: another map ``(S, S)`` of this image to show in (b) instead of the CAM (e.g.
             a method of :mod:`densenet_interp.explain.methods`), and its name for the panel title; default: the
             CAM, as in the paper.
+        footer: a line at the bottom of the figure, e.g. ``"Data: " + profile.data_label``, so that a PNG
+            copied out of the project still says which data (phantom or MURA) and which profile it shows.
     """
     _check_index(explanation, index)
     display = _display_image(explanation, index, input_display_u8)
     fig = CaseFigure(figsize=(13.5, 7.6), layout="constrained")
     FigureCanvasAgg(fig)
     fig.suptitle(title, fontsize=11)
+    if footer:
+        fig.supxlabel(footer, fontsize=7, color="0.3")
     axes = fig.subplots(2, 4)
     for ax in axes.flat:
         ax.set_xticks([])
