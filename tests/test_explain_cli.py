@@ -190,10 +190,41 @@ def test_method_picks_the_map_of_panel_b(model_file, inputs, tmp_path, capsys):
     with np.load(out / "grey.npz", allow_pickle=False) as arrays:
         assert str(arrays["method"]) == "gradcam++"
         assert arrays["saliency"].shape == arrays["cam"].shape == (64, 64) and (arrays["saliency"] >= 0).all()
-    assert main(["explain", *args]) == 0  # the default: the CAM, and no extra arrays
+    assert main(["explain", *args, "--overwrite"]) == 0  # the default: the CAM, and no extra arrays
     with np.load(out / "grey.npz", allow_pickle=False) as arrays:
         assert "method" not in arrays and "saliency" not in arrays
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         main(["explain", *args, "--method", "nope"])
     assert exit_info.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_an_input_is_never_replaced_by_its_own_output(model_file, tmp_path, capsys):
+    """`explain d/scan.png --out d` would write d/scan.png over the input: refused, the input byte-identical."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    scan = folder / "scan.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (50, 40), dtype=np.uint8)).save(scan)
+    before = scan.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        status = main(["explain", str(scan), "--model", str(model_file), "--out", str(folder), *extra])
+        assert status == 1
+        assert "would replace an input file" in capsys.readouterr().err
+        assert scan.read_bytes() == before
+
+
+def test_an_earlier_output_is_replaced_only_with_overwrite(model_file, inputs, tmp_path, capsys):
+    """A second run with the same stem (here: another folder's image of the same name) does not silently
+    replace the first run's figure; --overwrite does, on purpose."""
+    out = tmp_path / "out"
+    assert main(["explain", str(inputs["grey"]), "--model", str(model_file), "--out", str(out)]) == 0
+    first = (out / "grey.png").read_bytes()
+    other = tmp_path / "elsewhere" / "grey.png"
+    other.parent.mkdir()
+    Image.fromarray(np.zeros((30, 30), dtype=np.uint8)).save(other)
+    capsys.readouterr()
+    assert main(["explain", str(other), "--model", str(model_file), "--out", str(out)]) == 1
+    assert "exists (an earlier run's?); pass --overwrite" in capsys.readouterr().err
+    assert (out / "grey.png").read_bytes() == first
+    assert main(["explain", str(other), "--model", str(model_file), "--out", str(out), "--overwrite"]) == 0
+    assert (out / "grey.png").read_bytes() != first

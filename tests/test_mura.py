@@ -422,3 +422,22 @@ def test_unwritable_csv_target(tmp_path, capsys, write_small_mura):
     (target / "inside").mkdir(parents=True)
     code, _, err = run_stats(capsys, root, "--csv", target)
     assert_one_error_line(code, err, str(target), "cannot write")
+
+
+def test_stats_csv_never_replaces_the_index_or_a_users_file(tmp_path, write_small_mura, capsys):
+    """`stats M --csv M/MURA-v1.1/valid_labeled_studies.csv` would replace the index with Table 2: refused, as
+    is any existing file that is not an earlier Table 2 CSV; an earlier Table 2 CSV is refreshed."""
+    from densenet_interp.cli import main
+
+    root = write_small_mura(tmp_path, SMALL, images=False)
+    index_file = root / "valid_labeled_studies.csv"
+    before = index_file.read_bytes()
+    assert main(["stats", str(root), "--csv", str(index_file)]) == 2
+    assert "is inside the MURA folder" in capsys.readouterr().err and index_file.read_bytes() == before
+    mine = tmp_path / "notes.csv"
+    mine.write_text("my,own\n1,2\n")
+    assert main(["stats", str(root), "--csv", str(mine)]) == 2
+    assert "is not a Table 2 CSV" in capsys.readouterr().err and mine.read_text() == "my,own\n1,2\n"
+    table = tmp_path / "table2.csv"
+    assert main(["stats", str(root), "--csv", str(table)]) == 0
+    assert main(["stats", str(root), "--csv", str(table)]) == 0  # its own earlier output: refreshed

@@ -9,6 +9,11 @@ Writes ``<stem>.png`` (the case figure, no augmentation) and with ``--save-array
 registered saliency methods (:data:`densenet_interp.explain.methods.METHODS`; default ``cam``, the paper's);
 for another method the arrays also hold it as ``saliency`` with its name as ``method``.
 
+Nothing the user made is overwritten: an output that would land on an input file is refused for that image
+(always, ``--overwrite`` or not), and an output that already exists (an earlier run's) is refused unless
+``--overwrite`` is given; names within one run are unique (:func:`unique_stems`). Each refusal is one line
+and the other images are still explained.
+
 Robustness contract: a bad image costs one line ``path: problem`` on stderr and the other images are still
 explained (exit status 1); a bad model stops everything before any image is read (ModelFileError, exit
 status 2, printed by :mod:`densenet_interp.cli`); 0 if every image was explained. Never a traceback for
@@ -68,6 +73,11 @@ def label_from_path(path: str) -> int | None:
     """1/0 for MURA-layout paths (``study*_positive`` / ``_negative``), None otherwise."""
     found = _MURA_LABEL.search(str(path))
     return None if found is None else int(found.group(1) == "positive")
+
+
+def _resolved(path) -> Path:
+    """``path`` made absolute with links resolved, so that two spellings of one file compare equal."""
+    return Path(path).expanduser().resolve()
 
 
 def _report(problem: str) -> None:
@@ -154,6 +164,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="a model.keras trained by this project")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--save-arrays", action="store_true", help="also write <stem>.npz with the arrays")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs an earlier run wrote (an input file is never replaced)",
+    )
     p.add_argument("--crop-frame", action="store_true", help="detect a rectangular frame and crop inside it")
     p.add_argument("--top-k", type=int, default=16, help="channels per activation panel (default 16)")
     p.add_argument("--rank", choices=("mean", "max"), default="mean", help="how channels are ranked")
@@ -177,9 +192,21 @@ def run(args: argparse.Namespace) -> int:
     size = explainer.input_size
     prepared: list[tuple[str, str, np.ndarray]] = []  # (path, stem, image) of the good images, in order
 
+    inputs = {_resolved(path) for path in args.images}
+    suffixes = (".png", ".npz") if args.save_arrays else (".png",)
+
     def good_images():
         """Each readable image at model size, read when the next batch needs it; bad ones reported."""
         for path, stem in zip(args.images, unique_stems(args.images), strict=True):
+            targets = [out / f"{stem}{suffix}" for suffix in suffixes]
+            clash = next((t for t in targets if _resolved(t) in inputs), None)
+            if clash is not None:
+                _report(f"{path}: its output {clash} would replace an input file; choose another --out")
+                continue
+            existing = [t for t in targets if t.exists()]
+            if existing and not args.overwrite:
+                _report(f"{path}: {existing[0]} exists (an earlier run's?); pass --overwrite to replace it")
+                continue
             try:
                 prepared.append((path, stem, _prepare(path, size, args.crop_frame)))
             except UserFacingError as exc:

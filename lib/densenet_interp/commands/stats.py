@@ -14,7 +14,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "normal and abnormal studies per body part and split, in the layout of the paper's Table 2.",
     )
     p.add_argument("mura_dir", help="the MURA-v1.1 folder or the folder that contains it")
-    p.add_argument("--csv", metavar="OUT", help="also write the table as CSV to OUT")
+    p.add_argument(
+        "--csv",
+        metavar="OUT",
+        help="also write the table as CSV to OUT (never inside the MURA folder, never over a file that is not "
+        "an earlier Table 2 CSV)",
+    )
     p.add_argument(
         "--check-files",
         action="store_true",
@@ -39,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         f"(index fingerprint {fingerprint(index)})"
     )
     if args.csv:
+        _check_csv_target(Path(args.csv), index.root, table.head(0).to_csv().splitlines()[0])
         try:
             write_csv_atomic(table, Path(args.csv))
         except OSError as exc:
@@ -54,3 +60,25 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"all {len(index.images)} images decode")
     return 0
+
+
+def _check_csv_target(target, mura_root, header_line: str) -> None:
+    """Refuse (DataError naming the file) a target inside the MURA folder, or an existing file that is not a
+    Table 2 CSV this command wrote (its header differs): the index CSVs and the user's files are never replaced."""
+    from pathlib import Path
+
+    from ..errors import DataError
+
+    target, root = Path(target).expanduser().resolve(), Path(mura_root).expanduser().resolve()
+    if target == root or root in target.parents:
+        raise DataError(f"is inside the MURA folder {root}; write the table somewhere else", target)
+    if target.is_dir():
+        raise DataError("is a folder; expected a file name for the CSV", target)
+    if target.exists():
+        try:
+            with open(target, encoding="utf-8") as handle:
+                header = handle.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError):
+            header = None
+        if header != header_line:
+            raise DataError("exists and is not a Table 2 CSV written by `stats`; choose another name", target)
