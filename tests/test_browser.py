@@ -218,6 +218,9 @@ def test_voila_shows_the_explorer_and_no_code(voila_page):
     assert "explorer_view(" not in page.inner_text("body")
     caption = page.locator(f".{app.EXPLORER_CLASS} .widget-html-content").first.inner_text()
     assert "Profile tiny" in caption and "2 model sets" in caption
+    assert "Research use only — not for clinical use." in caption and "synthetic radiographs" in caption
+    body = page.inner_text("body")
+    assert "For developers" not in body and "Research use only" in body.split("Profile tiny")[0]
     data, size = _picture(page)
     assert data.startswith(b"\x89PNG") and size == (520, 330)  # the explorer's two panels with header
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

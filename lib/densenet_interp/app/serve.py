@@ -138,7 +138,8 @@ def explorer_view(
     *,
     strict: bool = False,
 ):
-    """The explorer's widget (a caption naming profile and models, then the explorer), or a message.
+    """The explorer's widget (a banner: research use only, the data and the models; then the explorer), or a
+    message.
 
     The message says what to do when there are no trained models yet (run ``make reproduce``) or when the
     explorer cannot start (a model file that does not load, no images). ``strict=True`` raises instead,
@@ -172,7 +173,10 @@ def explorer_view(
         if strict:
             raise
         return _message(f"<b>The explorer cannot start:</b> {html.escape(str(exc))}")
+    warning = "synthetic radiographs, not patients" if config.phantom else "real radiographs (MURA)"
     caption = w.HTML(
+        f"<div style='border-left: 4px solid #c0392b; padding: 4px 8px; background: #fdf2f0'>"
+        f"<b>Research use only — not for clinical use.</b> {warning}.</div>"
         f"Profile <b>{html.escape(settings.profile)}</b> — {html.escape(config.data_label)}; "
         f"{len(models)} model sets from <code>{html.escape(_shown_path(Layout(settings.results).models_dir))}</code>, "
         f"{len(gallery)} images."
