@@ -73,7 +73,7 @@ def _check_csv_target(target, mura_root, header_line: str) -> None:
     if target == root or root in target.parents:
         raise DataError(f"is inside the MURA folder {root}; write the table somewhere else", target)
     if target.is_dir():
-        raise DataError("is a folder; expected a file name for the CSV", target)
+        raise DataError("cannot write the CSV there: it is a folder; expected a file name", target)
     if target.exists():
         try:
             with open(target, encoding="utf-8") as handle:
