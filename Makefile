@@ -363,7 +363,7 @@ test: $(VENV_STAMP) chromium
 # or APP_PORT=...), showing the models `make reproduce` trained in results/<profile>/ (nothing is trained here).
 APP_PORT ?=
 app: $(VENV_STAMP)
-	DENSENET_INTERP_MURA_DIR='$(MURA_DIR)' $(CLI) app voila $(if $(APP_PORT),--port $(APP_PORT))
+	DENSENET_INTERP_PROFILE='$(PROFILE)' DENSENET_INTERP_MURA_DIR='$(MURA_DIR)' $(CLI) app voila $(if $(APP_PORT),--port $(APP_PORT))
 
 lab: $(VENV_STAMP)
 	$(CLI) app lab $(if $(APP_PORT),--port $(APP_PORT))

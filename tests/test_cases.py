@@ -183,7 +183,7 @@ def test_describe_run_compares_with_the_paper(box_phantom, fake_explanation):
     probability = float(explanation.probability[0])
     assert f"p = {probability:.3f}" in text and "label abnormal" in text
     assert "CAM peak** in: lesion, anatomy" in text and "(agrees)" in text
-    assert "| CAM (positive part) |" in text and "| block4 (top 16) |" in text
+    assert "| CAM (positive part) |" in text and "| block4 (top 16, distinct) |" in text
     on_legend = describe_run(cases.get_case(5), explanation, 0, annotation, image_size=64)
     assert "pointed at the legend, but this image has no legend mask" in on_legend
     no_masks = describe_run(cases.get_case(6), explanation, 0, None)

@@ -493,11 +493,13 @@ def test_explain_takes_dicom_files_with_or_without_suffix(tmp_path, tiny_model, 
     )
     out = tmp_path / "out"
     args = [str(good), str(multi), str(bare), "--model", str(model), "--out", str(out), "--save-arrays"]
-    status = main(["explain", *args])
+    status = main(["-q", "explain", *args])
     captured = capsys.readouterr()
     assert status == 1 and "explained 2 of 3 image(s)" in captured.out
     assert captured.err == f"{multi}: multi-frame DICOM (2 frames) is not supported; expected one image\n"
-    assert sorted(p.name for p in out.iterdir()) == ["IM000002.npz", "IM000002.png", "wrist.npz", "wrist.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "IM000002.npz", "IM000002.png", "predictions.csv", "wrist.npz", "wrist.png"
+    ]  # fmt: skip
     for path in (good, bare):
         with np.load(out / f"{path.name.removesuffix('.dcm')}.npz", allow_pickle=False) as arrays:
             np.testing.assert_array_equal(arrays["input"], load_for_model(path, 64)[0][0])

@@ -170,6 +170,47 @@ def test_executed_notebooks_show_their_plots_and_no_tensorflow_notices(tiny_run)
         assert "oneDNN custom operations" not in texts and "I0000 " not in texts, name
 
 
+def test_every_notebook_runs_as_opened_in_jupyterlab(tiny_run, tmp_path):
+    """Each notebook, executed by nbclient the way JupyterLab runs it: kernel in ``notebooks/``, no variable
+    from Make or the tests in the environment, only the parameters cell edited (profile and folders, as a
+    user would). Relative paths must then resolve at the project root, and the cell alone decides the profile."""
+    import shutil
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    _, results, data = tiny_run
+    copy = tmp_path / "results"  # the notebooks write (10 retrains the stand-in): keep the e2e run's files
+    shutil.copytree(results, copy, ignore=shutil.ignore_patterns("notebooks", "logs", "seeds"))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PROFILE", "MPLBACKEND") and not k.startswith("DENSENET_INTERP")}  # fmt: skip
+    env["PROFILE"] = "mini"  # a stale variable in the user's shell must not override the cell
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        params = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+        assert 'profile = "mini"' in params.source, path.name
+        params.source = params.source.replace('profile = "mini"', 'profile = "tiny"')
+        for name, value in (("results_dir", copy), ("data_dir", data)):
+            lines = [f'{name} = "{value}"' if line.startswith(f"{name} = ") else line
+                     for line in params.source.splitlines()]  # fmt: skip
+            params.source = "\n".join(lines)
+        client = NotebookClient(notebook, timeout=600, kernel_name="densenet-interp",
+                                resources={"metadata": {"path": str(ROOT / "notebooks")}})  # fmt: skip
+        old = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            client.execute()
+        except Exception as exc:  # noqa: BLE001 - name the notebook, then fail
+            pytest.fail(f"{path.name} fails when run as opened in JupyterLab: {str(exc)[-1500:]}")
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+    assert (copy / "tables" / "table1.csv").stat().st_mtime > (
+        results / "tables" / "table1.csv"
+    ).stat().st_mtime
+
+
 def test_make_seeds_trains_each_seed_as_its_own_target_and_pools_them(tiny_run):
     """`make seeds SEEDS=2 -j2`: seed 1 trained into its own folders (seed 0 untouched), then pooled tables."""
     roots, results, _ = tiny_run
@@ -201,3 +242,15 @@ def test_make_seeds_trains_each_seed_as_its_own_target_and_pools_them(tiny_run):
     assert _make("-q", "seeds", "SEEDS=2", roots=roots, check=False).returncode == 0, (
         "make -q seeds: out of date"
     )
+
+
+def test_every_figure_and_table_names_its_data(tiny_run):
+    """A PNG, PDF or CSV copied out of the results alone still says which data (phantom or MURA) it shows."""
+    from labels_support import unlabelled_files
+
+    _, results, _ = tiny_run
+    assert (
+        len(list((results / "figures").glob("*.png"))) >= 12
+        and len(list((results / "tables").glob("*.csv"))) >= 10
+    )
+    assert unlabelled_files(results, "tiny") == []

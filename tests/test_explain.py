@@ -147,6 +147,61 @@ def test_top_channels_ranks_by_mean_or_max():
     assert top_channels(activation, k=16)[0].tolist() == [0, 3, 1, 2]  # k is capped at the channel count
 
 
+def test_distinct_skips_near_duplicate_maps_and_mean_keeps_the_papers_rule():
+    """rank="distinct": the mean order, minus maps that correlate above DISTINCT_R with a map already picked."""
+    from densenet_interp.explain.engine import DISTINCT_R, RANKS
+
+    ramp = np.linspace(0.0, 1.0, 64).reshape(8, 8)
+    other = np.tile(np.linspace(1.0, 0.0, 8), (8, 1)) ** 3  # a different pattern, lower mean
+    activation = np.stack(
+        [
+            ramp + 1.0,  # mean 1.5
+            0.9 * ramp + 1.0 + 0.01 * np.eye(8),  # a near-copy of channel 0 (r ~ 1), mean 1.45
+            other,  # mean ~0.31
+            np.zeros((8, 8)),  # constant
+            np.zeros((8, 8)) + 0.05,  # constant too: a duplicate of channel 3, whatever the level
+        ],
+        axis=-1,
+    ).astype(np.float32)
+    assert top_channels(activation, 2, "mean")[0].tolist() == [
+        0,
+        1,
+    ]  # the paper's rule: the copy comes second
+    assert top_channels(activation, 2, "distinct")[0].tolist() == [0, 2]
+    assert top_channels(activation, 3, "distinct")[0].tolist() == [0, 2, 4]
+    # too few distinct maps: the best skipped ones fill up, so k maps always come back
+    assert top_channels(activation, 5, "distinct")[0].tolist() == [0, 2, 4, 1, 3]
+    # exactly at the threshold a map still counts as distinct; just above, it is a duplicate
+    b = np.random.default_rng(0).normal(size=(16, 16))
+    b = (b - b.mean()) / np.linalg.norm(b - b.mean())
+    n = np.random.default_rng(1).normal(size=(16, 16))
+    n -= n.mean()
+    n = (n - (n * b).sum() * b) / np.linalg.norm(n - (n * b).sum() * b)  # centred, orthogonal to b
+
+    def mix(r: float) -> np.ndarray:  # channel 1 correlates exactly r with channel 0
+        return np.stack([b + 10.0, r * b + np.sqrt(1 - r * r) * n + 9.0], axis=-1)
+
+    assert top_channels(mix(DISTINCT_R - 0.01), 2, "distinct")[0].tolist() == [0, 1]
+    assert top_channels(mix(DISTINCT_R + 0.01), 2, "distinct")[0].tolist() == [
+        0,
+        1,
+    ]  # filled up: only 2 exist
+    three = np.concatenate([mix(DISTINCT_R + 0.01), (np.eye(16) + 1.0)[..., None]], axis=-1)
+    assert top_channels(three, 2, "distinct")[0].tolist() == [0, 2]
+    assert top_channels(np.concatenate([mix(DISTINCT_R - 0.01), (np.eye(16) + 1.0)[..., None]], axis=-1), 2,
+                        "distinct")[0].tolist() == [0, 1]  # fmt: skip
+    assert RANKS[0] == "distinct"  # what the figures show by default
+
+
+def test_the_cli_offers_the_engines_ranks():
+    from densenet_interp.cli import build_parser
+    from densenet_interp.explain.engine import RANKS
+
+    explain = build_parser()._subparsers._group_actions[0].choices["explain"]
+    rank = next(a for a in explain._actions if a.dest == "rank")
+    assert tuple(rank.choices) == RANKS and rank.default == RANKS[0]
+
+
 def test_top_channels_rejects_bad_arguments():
     with pytest.raises(
         ValueError, match=r"expected one image's activation of shape \(h, w, c\), got shape \(1, 2, 2, 3\)"

@@ -6,6 +6,7 @@ import zipfile
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -56,25 +57,38 @@ def test_bad_images_get_one_line_each_and_the_others_are_explained(model_file, i
     order = ["grey", "text", "sixteen", "truncated", "rgba", "huge", "palette", "missing", "one_pixel"]
     out = tmp_path / "out"
     status = main(
-        ["explain", *(str(inputs[n]) for n in order), "--model", str(model_file), "--out", str(out)]
+        ["-q", "explain", *(str(inputs[n]) for n in order), "--model", str(model_file), "--out", str(out)]
     )
     captured = capsys.readouterr()
     assert status == 1
     errors = captured.err.strip().splitlines()
-    assert len(errors) == len(BAD) and "Traceback" not in captured.err
+    assert len(errors) == len(BAD) and "Traceback" not in captured.err  # -q: the problems, no progress lines
     for name, problem in BAD.items():
         line = next(e for e in errors if e.startswith(f"{inputs[name]}: "))
         assert problem in line, line
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{name}.png" for name in GOOD)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*(f"{name}.png" for name in GOOD), "predictions.csv"]
+    )
     for name in GOOD:
         assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
     assert "explained 5 of 9 image(s)" in captured.out
+    table = pd.read_csv(out / "predictions.csv", keep_default_na=False)
+    assert table["path"].tolist() == [str(inputs[n]) for n in order]  # every input, in order
+    for name, problem in BAD.items():
+        row = table[table["path"] == str(inputs[name])].iloc[0]
+        assert problem in row["problem"] and row["probability"] == ""
+    good = table[table["problem"] == ""]
+    assert len(good) == len(GOOD) and good["probability"].astype(float).between(0, 1).all()
+    assert set(good["prediction"]) <= {"normal", "abnormal"} and set(table["model"]) == {str(model_file)}
+    assert table["data"].str.contains("unknown training data").all()  # this model has no card.json
 
 
 def test_all_good_images_exit_0_and_arrays_hold_the_model_input(model_file, inputs, tmp_path, capsys):
     out = tmp_path / "out"
     args = [str(inputs["grey"]), str(inputs["rgba"]), "--model", str(model_file), "--out", str(out)]
-    assert main(["explain", *args, "--save-arrays", "--top-k", "4", "--rank", "max", "--crop-frame"]) == 0
+    assert (
+        main(["-q", "explain", *args, "--save-arrays", "--top-k", "4", "--rank", "max", "--crop-frame"]) == 0
+    )
     assert capsys.readouterr().err == ""
     with np.load(out / "grey.npz", allow_pickle=False) as arrays:
         grey = np.asarray(Image.open(inputs["grey"]).resize((64, 64), Image.Resampling.BILINEAR))
@@ -147,9 +161,19 @@ def test_unwritable_output_is_one_line_per_image(model_file, inputs, tmp_path, c
     blocker.write_text("")
     status = main(["explain", str(inputs["grey"]), "--model", str(model_file), "--out", str(blocker)])
     err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--out is a file" in err and "Traceback" not in err
+    out = tmp_path / "out"
+    (out / "grey.png").mkdir(
+        parents=True
+    )  # the figure's name is taken by a folder: that image cannot be written
+    args = [str(inputs["grey"]), str(inputs["rgba"]), "--model", str(model_file), "--out", str(out)]
+    status = main(["-q", "explain", *args, "--overwrite"])
+    err = capsys.readouterr().err
     assert (
         status == 1 and err.count("\n") == 1 and "cannot write the outputs" in err and "Traceback" not in err
     )
+    table = pd.read_csv(out / "predictions.csv", keep_default_na=False).set_index("output")
+    assert "cannot write the outputs" in table.loc["grey", "problem"] and table.loc["rgba", "problem"] == ""
 
 
 def test_output_stems_are_unique_and_labels_come_from_mura_paths():
@@ -177,10 +201,12 @@ def test_long_lists_are_explained_in_batches(model_file, inputs, tmp_path, capsy
     names = ["grey", "sixteen", "text", "rgba", "palette"]  # batches: (grey, sixteen), (rgba, palette)
     out = tmp_path / "out"
     status = main(
-        ["explain", *(str(inputs[n]) for n in names), "--model", str(model_file), "--out", str(out)]
+        ["-q", "explain", *(str(inputs[n]) for n in names), "--model", str(model_file), "--out", str(out)]
     )
     assert status == 1 and capsys.readouterr().err.count("\n") == 1
-    assert sorted(p.name for p in out.iterdir()) == ["grey.png", "palette.png", "rgba.png", "sixteen.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "grey.png", "palette.png", "predictions.csv", "rgba.png", "sixteen.png"
+    ]  # fmt: skip
 
 
 def test_method_picks_the_map_of_panel_b(model_file, inputs, tmp_path, capsys):
@@ -222,9 +248,103 @@ def test_an_earlier_output_is_replaced_only_with_overwrite(model_file, inputs, t
     other = tmp_path / "elsewhere" / "grey.png"
     other.parent.mkdir()
     Image.fromarray(np.zeros((30, 30), dtype=np.uint8)).save(other)
+    table = (out / "predictions.csv").read_bytes()
     capsys.readouterr()
+    # the earlier run's table is there: the whole run is refused before anything is written
+    assert main(["explain", str(other), "--model", str(model_file), "--out", str(out)]) == 2
+    assert "predictions.csv exists (an earlier run's?); pass --overwrite" in capsys.readouterr().err
+    assert (out / "grey.png").read_bytes() == first and (out / "predictions.csv").read_bytes() == table
+    (out / "predictions.csv").unlink()  # without the table, the figure itself is still protected
     assert main(["explain", str(other), "--model", str(model_file), "--out", str(out)]) == 1
     assert "exists (an earlier run's?); pass --overwrite" in capsys.readouterr().err
     assert (out / "grey.png").read_bytes() == first
     assert main(["explain", str(other), "--model", str(model_file), "--out", str(out), "--overwrite"]) == 0
     assert (out / "grey.png").read_bytes() != first
+
+
+def test_folders_are_searched_and_their_tree_mirrored_with_a_predictions_table(model_file, tmp_path, capsys):
+    """`explain FOLDER`: every radiograph below it (PNG, JPEG, DICOM with or without suffix), hidden files and
+    non-images skipped, outputs at the same place in the tree; --format picks the figure files."""
+    import json
+
+    from pydicom.data import get_testdata_file
+
+    rng = np.random.default_rng(2)
+    root = tmp_path / "MURA-v1.1" / "valid" / "XR_WRIST"
+    study = root / "patient11185" / "study1_positive"
+    other = root / "patient11186" / "study1_negative"
+    for folder in (study, other, root / ".cache"):
+        folder.mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 256, (60, 50), dtype=np.uint8)).save(study / "image1.png")
+    Image.fromarray(rng.integers(0, 256, (60, 50), dtype=np.uint8)).save(other / "image1.jpg")
+    (other / "scan").write_bytes(open(get_testdata_file("CT_small.dcm"), "rb").read())  # DICOM, no suffix
+    (other / "notes.txt").write_text("not an image")
+    (other / "README").write_text("not DICOM either")
+    Image.fromarray(np.zeros((9, 9), dtype=np.uint8)).save(root / ".cache" / "hidden.png")
+    Image.fromarray(np.zeros((9, 9), dtype=np.uint8)).save(other / "._image1.png")
+    (model_file.parent / "card.json").write_text(
+        json.dumps({"model_set": "wrist_pretrained", "data_label": "X"})
+    )
+    out = tmp_path / "out"
+    try:
+        status = main(
+            ["explain", str(root), "--model", str(model_file), "--out", str(out), "--format", "png,svg"]
+        )
+    finally:
+        (model_file.parent / "card.json").unlink()
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    made = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert made == sorted(
+        [
+            "XR_WRIST/patient11185/study1_positive/image1.png",
+            "XR_WRIST/patient11185/study1_positive/image1.svg",
+            "XR_WRIST/patient11186/study1_negative/image1.png",
+            "XR_WRIST/patient11186/study1_negative/image1.svg",
+            "XR_WRIST/patient11186/study1_negative/scan.png",
+            "XR_WRIST/patient11186/study1_negative/scan.svg",
+            "predictions.csv",
+        ]
+    )
+    table = pd.read_csv(out / "predictions.csv", keep_default_na=False)
+    assert table["output"].tolist() == [
+        "XR_WRIST/patient11185/study1_positive/image1",
+        "XR_WRIST/patient11186/study1_negative/image1",
+        "XR_WRIST/patient11186/study1_negative/scan",
+    ]
+    assert table["label"].tolist() == [1, 0, 0]  # from the MURA path
+    assert set(table["data"]) == {"model wrist_pretrained trained on X"}
+    with Image.open(out / "XR_WRIST/patient11185/study1_positive/image1.png") as image:
+        assert image.text["Description"] == "Data: model wrist_pretrained trained on X"
+    assert "explained 3 of 3 image(s)" in captured.out
+    assert captured.err.count("p(abnormal) = ") == 3  # progress: one line per image, on stderr (logging)
+
+
+def test_quiet_verbose_format_and_folder_errors_are_one_line(model_file, inputs, tmp_path, capsys):
+    base = ["--model", str(model_file), "--out", str(tmp_path / "o")]
+    assert main(["-q", "explain", str(inputs["grey"]), *base]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["explain", str(inputs["grey"]), *base, "--overwrite"]) == 0
+    assert "p(abnormal) = " in capsys.readouterr().err  # without -q: a progress line per image
+    for bad in ("jpeg", "png,", "", "png;pdf"):
+        assert main(["explain", str(inputs["grey"]), *base, "--overwrite", "--format", bad]) == (
+            2 if bad != "png," else 0
+        )
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and (bad == "png," or "--format takes" in err)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["explain", str(empty), "--model", str(model_file), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        err[0].startswith(f"{empty}: no radiographs in this folder")
+        and "no radiographs to explain" in err[-1]
+    )
+    (tmp_path / "afile").write_text("x")
+    assert (
+        main(["explain", str(inputs["grey"]), "--model", str(model_file), "--out", str(tmp_path / "afile")])
+        == 2
+    )
+    assert "--out is a file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["-q", "-v", "explain", str(inputs["grey"]), *base])  # one or the other

@@ -115,7 +115,9 @@ def test_case_figure_has_the_papers_panels(fake_explanation):
     ]
     assert fig.get_suptitle() == "Figure 4 · test"
     for stage in STAGES:
-        np.testing.assert_array_equal(fig.channels[stage], top_channels(explanation.stages[stage][1], 16)[0])
+        np.testing.assert_array_equal(
+            fig.channels[stage], top_channels(explanation.stages[stage][1], 16, "distinct")[0]
+        )
     text = "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
     probability = float(explanation.probability[1])
     assert f"probability (abnormal): {probability:.3f}" in text and "label: abnormal (1)" in text
@@ -196,3 +198,40 @@ def test_case_figure_names_its_data_and_its_cam_grid(fake_explanation):
     assert any(t == "Data: phantom MURA (synthetic), profile 'mini'" for t in texts)
     h, w = explanation.cam_lowres.shape[1:]
     assert any(f"grid {h}x{w} at" in t and "the paper: 10x10 at 320 px" in t for t in texts)
+
+
+def test_results_files_carry_their_data_label_and_the_same_figure_gives_the_same_bytes(
+    tmp_path, fake_explanation
+):
+    """A figure or table copied alone still names its data: footer and metadata on figures, a column on tables."""
+    import pandas as pd
+    from PIL import Image
+
+    from densenet_interp.paths import DATA_COLUMN, read_table, save_figure_atomic, write_csv_atomic
+
+    label = "phantom MURA (synthetic), profile 'x'"
+    fig = Figure()
+    fig.subplots().plot([0, 1])
+    save_figure_atomic(fig, tmp_path / "a.png", data_label=label)
+    assert fig.get_supxlabel() == f"Data: {label}"
+    with Image.open(tmp_path / "a.png") as image:
+        assert image.text["Description"] == f"Data: {label}"
+    save_figure_atomic(fig, tmp_path / "a.png", data_label=label)  # saved again: the footer is not doubled
+    assert fig.get_supxlabel() == f"Data: {label}"
+    for name in ("b.pdf", "c.pdf"):
+        save_figure_atomic(fig, tmp_path / name, data_label=label)
+    assert (tmp_path / "b.pdf").read_bytes() == (tmp_path / "c.pdf").read_bytes()
+    assert b"/Subject (Data: phantom MURA" in (tmp_path / "b.pdf").read_bytes()
+
+    case = case_figure(fake_explanation(), 0, None, title="t", footer=f"Data: {label}")
+    written = write_case_files(case, None, tmp_path / "case", formats=(".png",), data_label=label)
+    assert case.get_supxlabel() == f"Data: {label}"  # the case figure's own footer, not a second one
+    with Image.open(written[".png"]) as image:
+        assert label in image.text["Description"]
+
+    frame = pd.DataFrame({"model_set": ["a", "b"], "accuracy": [0.5, 0.75]})
+    write_csv_atomic(frame, tmp_path / "t.csv", index=False, data_label=label)
+    assert pd.read_csv(tmp_path / "t.csv")[DATA_COLUMN].tolist() == [label, label]
+    pd.testing.assert_frame_equal(read_table(tmp_path / "t.csv"), frame)
+    with pytest.raises(ValueError, match="already has a 'data' column"):
+        write_csv_atomic(frame.assign(data=1), tmp_path / "u.csv", data_label=label)

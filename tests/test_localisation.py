@@ -242,8 +242,21 @@ def test_summarise_gives_a_row_per_region_with_intervals_and_kinds():
     assert set(kinds["region"]) == {"lesion", "pointing"} and len(kinds) == 3 * 2
     text = loc.localisation_markdown(summary, "fixture data")
     assert "### m" in text and "Data: fixture data." in text
-    fig = loc.plot_localisation(summary, mass="positive")
-    assert len(fig.axes) == 1
+    shown = summary.copy()
+    shown.loc[shown["mass"] == "relative", "share"] = 0.99  # another mass's numbers must not be plotted
+    fig = loc.plot_localisation(shown, mass="positive")
+    shares, pointing = fig.axes
+    assert (
+        shares.get_ylabel() == "share of CAM mass (positive)"
+        and pointing.get_ylabel() == "pointing-game hit rate"
+    )
+    positive = summary[(summary["region"] == "lesion") & (summary["mass"] == "positive")
+                       & (summary["subset"] == "with lesion")].iloc[0]  # fmt: skip
+    assert shares.patches[list(REGIONS).index("lesion")].get_height() == pytest.approx(positive["share"])
+    hit = summary[(summary["region"] == "pointing") & (summary["subset"] == "with lesion")].iloc[0]
+    assert pointing.patches[0].get_height() == pytest.approx(hit["share"])
+    assert pointing.patches[1].get_height() == pytest.approx(hit["chance"])
+    assert len(shares.containers) == 4  # both bar sets carry their intervals (bars + error bars each)
 
 
 # ------------------------------------------------------------------------------------------------- claims

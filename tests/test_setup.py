@@ -69,3 +69,12 @@ def test_citation_names_this_software_and_the_paper_without_inventing_authors():
     assert paper["title"] == title and title in (ROOT / "README.md").read_text()
     assert paper["authors"] == [{"name": "Anonymous authors"}]  # double-blind submission: no invented names
     assert "venue" not in paper and "year" not in paper
+
+
+def test_every_committed_figure_and_table_names_its_data():
+    """The committed results (the README shows them) each carry the data label: phantom MURA, profile mini."""
+    from labels_support import unlabelled_files
+
+    results = Path(__file__).resolve().parents[1] / "results" / "mini"
+    assert len(list((results / "figures").glob("*.png"))) >= 12
+    assert unlabelled_files(results, "mini") == []

@@ -361,3 +361,12 @@ def test_pruning_keeps_the_selected_the_least_loss_and_the_last_epoch(tmp_path):
         "epoch_003.weights.h5",
         "epoch_004.weights.h5",
     ]
+
+
+def test_every_profile_names_the_epoch_rule_among_its_departures():
+    """The majority-class filter of epoch selection is not the paper's: every profile says so, paper included
+    (its card said "none")."""
+    from densenet_interp.profiles import EPOCH_RULE_DEPARTURE, PROFILES
+
+    assert all(EPOCH_RULE_DEPARTURE in profile.departures for profile in PROFILES.values())
+    assert "majority-class" in EPOCH_RULE_DEPARTURE

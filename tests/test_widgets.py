@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import statistics
 
 import numpy as np
@@ -159,3 +160,42 @@ def test_default_gallery_takes_validation_images_in_turn_over_parts_and_labels(t
     assert [n.split()[1] for n in names] == ["finger", "wrist", "wrist", "wrist"]
     assert names[1].endswith("(normal)") and names[2].endswith("(abnormal)")
     assert all(path.is_file() for path in gallery.values())
+
+
+def test_the_outline_switch_draws_the_ground_truth_contours_only_where_asked(models):
+    """Off by default; on, the left panel shows each annotated region's boundary in its colour (and nothing
+    else changes); images without an annotation disable the switch."""
+    from densenet_interp.app.widgets import HEADER, OUTLINE_COLOURS, PANEL, contour
+
+    lesion = np.zeros((90, 70), dtype=bool)
+    lesion[30:60, 20:40] = True
+    explorer = Explorer(
+        models, {"annotated": radiograph(0), "plain": radiograph(1)}, image_size=64,
+        outlines={"annotated": {"lesion": lesion, "legend": np.zeros((90, 70), dtype=bool)}},
+    )  # fmt: skip
+    plain_view = explorer.png
+    assert explorer.state()["outline"] is False and explorer.state()["outlined"] == []
+    explorer.set(outline=True)
+    picture = np.asarray(Image.open(io.BytesIO(explorer.png)).convert("RGB"))
+    before = np.asarray(Image.open(io.BytesIO(plain_view)).convert("RGB"))
+    edge = contour(lesion, PANEL)
+    left = picture[HEADER : HEADER + PANEL, :PANEL]
+    assert (left[edge] == OUTLINE_COLOURS["lesion"]).all()  # every boundary pixel, in the lesion's colour
+    unchanged = ~edge
+    assert (left[unchanged] == before[HEADER : HEADER + PANEL, :PANEL][unchanged]).all()
+    assert explorer.state()["outlined"] == ["lesion"]  # an empty region is not listed
+    assert edge.sum() < 0.5 * lesion.mean() * PANEL * PANEL  # a contour, not the filled region
+    explorer.set(image="plain")
+    assert explorer.outline_control.disabled and explorer.state()["outlined"] == []
+    assert explorer.forward_passes == 2
+
+
+def test_the_phantom_gallery_carries_outlines_aligned_with_cropped_cases(tmp_path):
+    from densenet_interp.profiles import get_profile
+
+    gallery = default_gallery(get_profile("tiny"), None, n_validation=0)
+    assert gallery.outlines and set(gallery.outlines) <= set(gallery)
+    for name, masks in gallery.outlines.items():
+        image = gallery[name]
+        assert all(mask.shape == image.shape[:2] for mask in masks.values()), name  # the crop included
+    assert any(masks["lesion"].any() for masks in gallery.outlines.values())

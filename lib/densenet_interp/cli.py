@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from . import __version__
@@ -39,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         "activations and class activation maps.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines: results and problems only"
+    )
+    loudness.add_argument("-v", "--verbose", action="store_true", help="progress with debugging detail")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         command = importlib.import_module(f"{__package__}.commands.{name}")
@@ -46,8 +52,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is at the time (a test's capture, a redirected stream)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # StreamHandler.__init__ assigns it; the current stderr always wins
+        pass
+
+
+def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
+    """Progress goes through :mod:`logging` (logger ``densenet_interp``) to stderr, bare lines: INFO by default,
+    only warnings with ``-q``, DEBUG too with ``-v``. A command's result (a table, a summary line, the JSON of
+    ``profile``) is its output on stdout, and problems with an input are one line each on stderr, whatever
+    the level."""
+    logger = logging.getLogger(__package__)
+    logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    if not any(isinstance(h, _CurrentStderr) for h in logger.handlers):
+        handler = _CurrentStderr()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.quiet, args.verbose)
     try:
         return int(args.run(args) or 0)
     except UserFacingError as exc:

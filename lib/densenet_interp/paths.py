@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def anchored(path: str | os.PathLike) -> Path:
+    """``path`` as given if absolute, else under the project root (not the working folder, which is
+    ``notebooks/`` for a JupyterLab kernel and the project root under Make)."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
 def results_root() -> Path:
     return Path(os.environ.get("DENSENET_INTERP_RESULTS", PROJECT_ROOT / "results")).resolve()
 
@@ -212,8 +219,66 @@ def write_text_atomic(target: str | Path, text: str) -> Path:
     return Path(target)
 
 
-def write_csv_atomic(frame: pd.DataFrame, target: str | Path, **to_csv_kwargs) -> Path:
-    """Write ``frame.to_csv(..., **to_csv_kwargs)`` to ``target`` atomically (temporary file, then rename)."""
+DATA_COLUMN = "data"
+"""The column that names a table's data (:attr:`Profile.data_label`), so that a CSV copied alone still says
+whether its numbers come from the phantom or from MURA. Readers of our own tables drop it (:func:`read_table`)."""
+
+
+def write_csv_atomic(
+    frame: pd.DataFrame, target: str | Path, *, data_label: str | None = None, **to_csv_kwargs
+) -> Path:
+    """Write ``frame.to_csv(..., **to_csv_kwargs)`` to ``target`` atomically (temporary file, then rename).
+
+    With ``data_label``, every row gets it in a last column :data:`DATA_COLUMN` (a column, not a comment line,
+    so that any CSV reader keeps it and no reader trips on it). Results tables are always written with it.
+    """
+    if data_label is not None:
+        if DATA_COLUMN in frame.columns:
+            raise ValueError(f"the table already has a {DATA_COLUMN!r} column")
+        frame = frame.assign(**{DATA_COLUMN: data_label})
     with atomic_path(target) as tmp:
         frame.to_csv(tmp, **to_csv_kwargs)
     return Path(target)
+
+
+def read_table(path: str | Path, **read_csv_kwargs) -> pd.DataFrame:
+    """Read a results table written by :func:`write_csv_atomic`, without its :data:`DATA_COLUMN`."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, **read_csv_kwargs)
+    return frame.drop(columns=[DATA_COLUMN], errors="ignore")
+
+
+def figure_metadata(fmt: str, data_label: str | None) -> dict | None:
+    """Metadata for ``Figure.savefig``: the data label in the file itself (PNG ``Description``, PDF
+    ``Subject``) and no creation date, so that the same figure gives the same bytes."""
+    if fmt == "png":
+        return {"Description": f"Data: {data_label}"} if data_label else None
+    if fmt == "pdf":
+        return {"CreationDate": None, **({"Subject": f"Data: {data_label}"} if data_label else {})}
+    if fmt == "svg":
+        return {"Date": None, **({"Description": f"Data: {data_label}"} if data_label else {})}
+    return None
+
+
+def save_figure_atomic(fig, target: str | Path, *, data_label: str | None, dpi: int = 120) -> Path:
+    """Write a matplotlib figure atomically (format from the suffix), labelled with its data.
+
+    With ``data_label`` the figure gets a footer "Data: ..." (unless it already shows that text, as case
+    figures do) and the label goes into the file's metadata (:func:`figure_metadata`), so that a PNG copied
+    alone still says what it shows.
+    """
+    target = Path(target)
+    fmt = target.suffix.lstrip(".").lower()
+    if data_label:
+        footer = f"Data: {data_label}"
+        shown = [t.get_text() for t in fig.texts]
+        current = fig.get_supxlabel() if hasattr(fig, "get_supxlabel") else ""
+        if footer not in shown and footer not in current:
+            if current:
+                fig.supxlabel(f"{current}\n{footer}", fontsize=7, color="0.3")
+            else:
+                fig.supxlabel(footer, fontsize=7, color="0.3")
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi, metadata=figure_metadata(fmt, data_label))
+    return target

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .paths import Layout
 
 BODY_PARTS = ("XR_ELBOW", "XR_FINGER", "XR_FOREARM", "XR_HAND", "XR_HUMERUS", "XR_SHOULDER", "XR_WRIST")
 
@@ -82,6 +87,13 @@ class Profile:
         return f"MURA v1.1 (real), profile '{self.name}', ImageNet pre-training"
 
 
+EPOCH_RULE_DEPARTURE = (
+    "epoch selection only among epochs whose validation accuracy beats the validation majority-class rate "
+    "(the paper's rule alone, the smallest train-validation gap, can pick an epoch that predicts one class for "
+    "every image, which shows no gap)"
+)
+"""The one departure every profile shares, the paper's included (see models/training.select_epochs)."""
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -106,6 +118,7 @@ PROFILES: dict[str, Profile] = {
                 "2 epochs instead of 32; learning rate 1e-3 instead of 1e-4",
                 "stand-in source task instead of ImageNet pre-training",
                 "phantom MURA instead of MURA",
+                EPOCH_RULE_DEPARTURE,
             ),
         ),
         Profile(
@@ -132,6 +145,7 @@ PROFILES: dict[str, Profile] = {
                 "model from a weak stand-in start still underfits when the rate drops after a quarter)",
                 "stand-in source task instead of ImageNet pre-training",
                 "phantom MURA (scale 0.1) instead of MURA",
+                EPOCH_RULE_DEPARTURE,
             ),
         ),
         Profile(
@@ -147,6 +161,7 @@ PROFILES: dict[str, Profile] = {
             batch_size=8,
             learning_rate=1e-4,
             pretraining="imagenet",
+            departures=(EPOCH_RULE_DEPARTURE,),
         ),
     )
 }
@@ -169,3 +184,47 @@ def get_model_set(name: str) -> ModelSet:
         return MODEL_SETS[name]
     except KeyError:
         raise ValueError(f"unknown model set {name!r}; expected one of {', '.join(MODEL_SETS)}") from None
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """What a notebook's parameters cell names, resolved: the profile, its folders and the MURA folder."""
+
+    profile: Profile
+    layout: Layout
+    mura: Path | None  # None: no dataset named (only notebook 10, the stand-in, needs none)
+
+    @property
+    def mura_dir(self) -> Path:
+        """The MURA folder; a one-line error (no guessing) where the cell names none."""
+        if self.mura is None:
+            from .errors import DataError
+
+            raise DataError(
+                f"profile '{self.profile.name}' reads the real MURA: set mura_dir in the parameters cell to your "
+                "MURA-v1.1 folder (or run `make reproduce PROFILE=paper MURA_DIR=...`)"
+            )
+        return self.mura
+
+
+def notebook_run(profile: str, results_dir: str = "", data_dir: str = "", mura_dir: str = "") -> NotebookRun:
+    """Resolve a notebook's parameters the same way under papermill (Make) and in JupyterLab.
+
+    The parameters cell is the only source: no environment variable is read, so what the cell says is what
+    runs (Make passes every value explicitly with ``papermill -p``). An empty ``results_dir``/``data_dir``
+    means ``results/<profile>``/``data/<profile>`` in the project; an empty ``mura_dir`` means the generated
+    phantom of a phantom profile (for ``paper``, none: the notebook then asks for the MURA folder). Relative
+    paths are anchored at the project root, not at the kernel's working folder (JupyterLab starts kernels in
+    ``notebooks/``).
+    """
+    from .paths import PROJECT_ROOT, Layout, anchored
+
+    config = get_profile(profile)
+    results = anchored(results_dir) if results_dir else PROJECT_ROOT / "results" / config.name
+    data = anchored(data_dir) if data_dir else PROJECT_ROOT / "data" / config.name
+    layout = Layout(results, data)
+    if mura_dir:
+        mura = anchored(mura_dir)
+    else:
+        mura = layout.phantom_dir / "MURA-v1.1" if config.phantom else None
+    return NotebookRun(config, layout, mura)

@@ -4,9 +4,9 @@ Two parts, used by the notebook, by ``make app`` / ``make lab`` and by ``tests/t
 
 * **what the page shows** (:func:`resolve_settings`, :func:`explorer_view`): the notebook's parameters are
   papermill's when Make runs it, but under Voila they are the notebook's defaults and relative paths would
-  resolve against ``notebooks/``. So paths are anchored at the project root, and the environment that Make
-  and the tests set (``PROFILE``, ``DENSENET_INTERP_RESULTS``, ``DENSENET_INTERP_DATA``,
-  ``DENSENET_INTERP_MURA_DIR``) wins. Models are only ever loaded from ``results/<profile>/models/``, never
+  resolve against ``notebooks/``. So paths are anchored at the project root, and the variables that
+  ``make app`` and the tests set (``DENSENET_INTERP_PROFILE``, ``DENSENET_INTERP_RESULTS``,
+  ``DENSENET_INTERP_DATA``, ``DENSENET_INTERP_MURA_DIR``) win; ``make lab`` sets none of them. Models are only ever loaded from ``results/<profile>/models/``, never
   trained; without them the page says to run ``make reproduce``.
 * **servers** (:class:`Server`, :func:`start_voila`, :func:`start_lab`): a child process on a free
   ``127.0.0.1`` port, waited for until it answers HTTP, and stopped with every process it started. Kernels
@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..paths import PROJECT_ROOT, Layout
+from ..paths import PROJECT_ROOT, Layout, anchored
 from ..profiles import MODEL_SETS, get_profile
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "90_explorer.ipynb"
@@ -61,33 +61,35 @@ class ExplorerSettings:
 
 def _anchored(path: str | os.PathLike) -> Path:
     """A notebook path as an absolute path: relative paths are relative to the project root."""
-    path = Path(path).expanduser()
-    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
+    return anchored(path).resolve()
 
 
 def resolve_settings(
     profile: str, results_dir: str | os.PathLike, mura_dir: str | os.PathLike | None
 ) -> ExplorerSettings:
-    """The notebook's parameters, overridden by the environment that Make or the tests set.
+    """The notebook's parameters, overridden only by the variables that ``make app`` (or a test) sets.
 
-    ``PROFILE`` picks the profile. Its results folder is ``$DENSENET_INTERP_RESULTS/<profile>`` when that
-    variable is set or when ``PROFILE`` names another profile than the notebook (the notebook's paths are
-    then another profile's); otherwise ``results_dir``, anchored at the project root. The MURA folder is
-    ``$DENSENET_INTERP_MURA_DIR`` if set, else for phantom profiles the generated one in the data layout
-    (under the same rule, with ``DENSENET_INTERP_DATA``), else ``mura_dir``.
+    ``DENSENET_INTERP_PROFILE`` picks the profile: ``densenet-interp app voila`` sets it, since a Voila page
+    has no parameters cell to edit. A plain ``PROFILE`` left in a shell is not read, and ``make lab`` starts
+    kernels without any of these variables, so in JupyterLab the parameters cell alone decides. The results
+    folder is ``$DENSENET_INTERP_RESULTS/<profile>`` when that variable is set, when the profile is another
+    than the notebook's (its paths are then another profile's) or when ``results_dir`` is empty; otherwise
+    ``results_dir``, anchored at the project root. The MURA folder is ``$DENSENET_INTERP_MURA_DIR`` if set,
+    else for phantom profiles the generated one in the data layout (under the same rule, with
+    ``DENSENET_INTERP_DATA``), else ``mura_dir``.
     """
-    name = os.environ.get("PROFILE") or profile
+    name = os.environ.get("DENSENET_INTERP_PROFILE") or profile
     config = get_profile(name)
     other_profile = name != profile
     layout = Layout.for_profile(name)
     results = (
         layout.results
-        if os.environ.get("DENSENET_INTERP_RESULTS") or other_profile
+        if os.environ.get("DENSENET_INTERP_RESULTS") or other_profile or not results_dir
         else _anchored(results_dir)
     )
     if os.environ.get("DENSENET_INTERP_MURA_DIR"):
         mura = _anchored(os.environ["DENSENET_INTERP_MURA_DIR"])
-    elif config.phantom and (os.environ.get("DENSENET_INTERP_DATA") or other_profile):
+    elif config.phantom and (os.environ.get("DENSENET_INTERP_DATA") or other_profile or not mura_dir):
         mura = layout.phantom_dir / "MURA-v1.1"
     else:
         mura = _anchored(mura_dir) if mura_dir else None
@@ -132,7 +134,7 @@ def _message(text_html: str):
 
 def explorer_view(
     profile: str = "mini",
-    results_dir: str | os.PathLike = "results/mini",
+    results_dir: str | os.PathLike = "",
     mura_dir: str | os.PathLike | None = None,
     n_validation: int = 12,
     *,
@@ -168,7 +170,7 @@ def explorer_view(
 
     try:
         gallery = default_gallery(config, settings.mura_dir, n_validation=n_validation)
-        explorer = Explorer(models, gallery, image_size=config.image_size)
+        explorer = Explorer(models, gallery, image_size=config.image_size, outlines=gallery.outlines)
     except (UserFacingError, ValueError) as exc:
         if strict:
             raise
@@ -216,6 +218,7 @@ class Server:
         ready_url: str,
         *,
         env: Mapping[str, str] | None = None,
+        unset: Sequence[str] = (),
         cwd: str | os.PathLike | None = None,
         log: str | os.PathLike | None = None,
     ):
@@ -223,7 +226,8 @@ class Server:
         self.token: str | None = None  # JupyterLab's login token, where there is one
         self.command = [str(part) for part in command]
         self.log = Path(log) if log is not None else None
-        full_env = {"JUPYTER_PLATFORM_DIRS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **os.environ, **(env or {})}
+        inherited = {k: v for k, v in os.environ.items() if k not in unset}
+        full_env = {"JUPYTER_PLATFORM_DIRS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **inherited, **(env or {})}
         output = open(self.log, "ab") if self.log is not None else None  # closed in stop()
         self._output = output
         self.process = subprocess.Popen(
@@ -329,16 +333,19 @@ def start_voila(
 
 
 def start_lab(
-    root_dir: str | os.PathLike = PROJECT_ROOT / "notebooks",
+    root_dir: str | os.PathLike = PROJECT_ROOT,
     *,
     port: int | None = None,
     token: str | None = None,
     env: Mapping[str, str] | None = None,
+    unset: Sequence[str] = (),
     log: str | os.PathLike | None = None,
 ) -> Server:
-    """Start JupyterLab on ``root_dir`` on 127.0.0.1 with ``token`` (random if None); not yet ready.
+    """Start JupyterLab on ``root_dir`` (the project: ``results/`` and ``lib/`` stay in reach) on 127.0.0.1
+    with ``token`` (random if None); not yet ready. ``unset`` names variables its kernels must not inherit.
 
-    ``url`` opens the file browser logged in; open a notebook at ``/lab/tree/<path>?token=<token>``.
+    ``url`` opens the file browser logged in, in ``notebooks/`` where ``root_dir`` has one; open a notebook at
+    ``/lab/tree/<path>?token=<token>``.
     """
     port = port or free_port()
     token = token or secrets.token_hex(16)
@@ -353,8 +360,9 @@ def start_lab(
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # containers and CI run as root; Jupyter refuses that otherwise
     base = f"http://{HOST}:{port}"
-    server = Server("jupyterlab", command, f"{base}/lab?token={token}", f"{base}/api/status?token={token}",
-                    env=env, log=log)  # fmt: skip
+    start = "/lab/tree/notebooks" if (Path(root_dir) / "notebooks").is_dir() else "/lab"
+    server = Server("jupyterlab", command, f"{base}{start}?token={token}", f"{base}/api/status?token={token}",
+                    env=env, unset=unset, log=log)  # fmt: skip
     server.token = token
     return server
 
@@ -376,12 +384,24 @@ def _serve(server: Server) -> int:
             return 0
 
 
+APP_VARIABLES = ("DENSENET_INTERP_PROFILE", "DENSENET_INTERP_RESULTS", "DENSENET_INTERP_DATA",
+                 "DENSENET_INTERP_MURA_DIR", "PROFILE")  # fmt: skip
+"""What :func:`resolve_settings` (and :func:`~densenet_interp.profiles.get_profile`) could read from the
+environment: set for the Voila page by ``make app``, removed from JupyterLab's kernels by ``make lab``."""
+
+
 def serve(server: str = "voila", port: int | None = None) -> int:
-    """``densenet-interp app [voila|lab]``: serve the explorer (Voila) or JupyterLab until Ctrl-C."""
+    """``densenet-interp app [voila|lab]``: serve the explorer (Voila) or JupyterLab until Ctrl-C.
+
+    Voila gets the profile explicitly (``DENSENET_INTERP_PROFILE``: ``$PROFILE`` or mini). JupyterLab starts at
+    the project root, shows ``notebooks/``, and its kernels see none of :data:`APP_VARIABLES`: each notebook
+    runs what its parameters cell says.
+    """
     ensure_kernel()
     if server == "voila":
-        settings = resolve_settings(get_profile().name, Layout.for_profile(get_profile().name).results, None)
+        name = os.environ.get("DENSENET_INTERP_PROFILE") or get_profile().name
+        settings = resolve_settings(name, "", None)
         if not settings.model_files():
             print(f"note: no trained models in {settings.results}; the page will say to run make reproduce")
-        return _serve(start_voila(port=port or free_port(VOILA_PORT)))
-    return _serve(start_lab(port=port or free_port(LAB_PORT)))
+        return _serve(start_voila(port=port or free_port(VOILA_PORT), env={"DENSENET_INTERP_PROFILE": name}))
+    return _serve(start_lab(port=port or free_port(LAB_PORT), unset=APP_VARIABLES))

@@ -1,7 +1,7 @@
 """The explorer: every layer of every model set, interactively (ipywidgets), on top of explain and figures.
 
 Controls: model set and image (dropdowns), a slider over EVERY layer with a 4-D output (not only the paper's
-five stages), how many channels to show, how to rank them (mean/max), the map (a dropdown of the registered
+five stages), how many channels to show, how to pick them (distinct/mean/max), the map (a dropdown of the registered
 saliency methods, :data:`densenet_interp.explain.methods.METHODS`; default ``cam``) and its opacity. The view
 is one PNG in an ``ipywidgets.Image``: the input with the chosen map overlaid ('jet') beside the top channels
 of the chosen layer ('bwr', one colour range per panel, as in the case figures).
@@ -35,6 +35,9 @@ HEADER = 40  # px of text above the panels
 FOOTER = 34  # px below: colour bar and captions
 GAP = 8
 MAX_K = 64
+OUTLINE_COLOURS = {"lesion": (255, 0, 255), "legend": (0, 200, 255), "frame": (255, 200, 0)}
+"""Ground-truth regions the explorer can outline (the phantom's annotation: a lesion or metal hardware, the
+text legend, the frame), in colours that stay visible over the 'jet' CAM overlay."""
 
 
 def _font(size: int = 12) -> ImageFont.ImageFont:
@@ -54,14 +57,23 @@ def compose_view(
     alpha: float,
     header: list[str],
     map_label: str = "CAM",
+    outlines: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, dict]:
     """The explorer's picture as ``uint8 (H, W, 3)``: input + map (left), top-``k`` channel mosaic (right).
 
     ``cam`` is the map overlaid on the left (the CAM or another method's, named ``map_label`` in the caption).
-    Returns the picture and what it shows (channels, colour range) for :meth:`Explorer.state`.
+    ``outlines``: ground-truth masks (any resolution, the image's geometry) whose contours are drawn on the
+    left panel in :data:`OUTLINE_COLOURS`. Returns the picture and what it shows (channels, colour range,
+    outlined regions) for :meth:`Explorer.state`.
     """
     overlay = overlay_cam(gray, cam, alpha)
-    left = np.asarray(Image.fromarray(overlay).resize((PANEL, PANEL), Image.Resampling.BILINEAR))
+    left = np.array(Image.fromarray(overlay).resize((PANEL, PANEL), Image.Resampling.BILINEAR))
+    outlined = []
+    for name, colour in OUTLINE_COLOURS.items():
+        mask = None if outlines is None else outlines.get(name)
+        if mask is not None and np.any(mask):
+            left[contour(mask, PANEL)] = colour
+            outlined.append(name)
     grid = activation_grid(activation, k, rank, tile=16, gap=1)
     scale = PANEL / max(grid.rgb.shape[:2])
     size = (max(1, round(grid.rgb.shape[1] * scale)), max(1, round(grid.rgb.shape[0] * scale)))
@@ -79,11 +91,36 @@ def compose_view(
     for row, text in enumerate(header):
         draw.text((4, 3 + 17 * row), text, fill=(0, 0, 0), font=font)
     draw.text((4, bar_top), f"input + {map_label} ('jet', opacity {alpha:.2f})", fill=(0, 0, 0), font=font)
+    x = 4
+    if outlined:
+        draw.text((x, bar_top + 15), "outlined:", fill=(0, 0, 0), font=font)
+        x += 62
+    for name in outlined:  # a swatch of each colour, then the region's name
+        draw.rectangle((x, bar_top + 18, x + 8, bar_top + 26), fill=OUTLINE_COLOURS[name], outline=(0, 0, 0))
+        draw.text((x + 11, bar_top + 15), name, fill=(0, 0, 0), font=font)
+        x += 17 + 7 * len(name)
     draw.text((PANEL + GAP, bar_top + 10), f"{grid.vmin:.3g}", fill=(0, 0, 0), font=font)
     high = f"{grid.vmax:.3g}"
     draw.text((2 * PANEL + GAP - 6 * len(high) - 4, bar_top + 10), high, fill=(0, 0, 0), font=font)
-    shown = {"channels": [int(c) for c in grid.channels], "vmin": grid.vmin, "vmax": grid.vmax}
+    shown = {
+        "channels": [int(c) for c in grid.channels],
+        "vmin": grid.vmin,
+        "vmax": grid.vmax,
+        "outlined": outlined,
+    }
     return np.asarray(picture), shown
+
+
+def contour(mask: np.ndarray, size: int) -> np.ndarray:
+    """The one-pixel boundary of ``mask`` scaled to ``(size, size)`` (as images are: stretched)."""
+    from ..phantom.masks import resize_mask
+
+    region = resize_mask(mask, size)
+    inner = np.zeros_like(region)
+    inner[1:-1, 1:-1] = (
+        region[1:-1, 1:-1] & region[:-2, 1:-1] & region[2:, 1:-1] & region[1:-1, :-2] & region[1:-1, 2:]
+    )
+    return region & ~inner
 
 
 def encode_png(picture: np.ndarray) -> bytes:
@@ -109,6 +146,7 @@ class Explorer:
         image_size: int | None = None,
         *,
         cache: ActivationCache | None = None,
+        outlines: Mapping[str, Mapping[str, np.ndarray]] | None = None,
     ):
         if not models:
             raise ValueError(
@@ -120,6 +158,7 @@ class Explorer:
             )
         self._models = dict(models)
         self._images = dict(images)
+        self._outlines = dict(outlines or {})  # image name -> {region: mask}; only annotated images
         self.image_size = image_size
         self.cache = cache or ActivationCache()
         self._loaded: dict[str, object] = {}
@@ -135,16 +174,19 @@ class Explorer:
             options=["-"], description="layer", continuous_update=True, layout=w.Layout(width="98%")
         )
         self.k_control = w.IntSlider(value=16, min=1, max=MAX_K, description="channels")
-        self.rank_control = w.Dropdown(options=list(RANKS), value="mean", description="rank by")
+        self.rank_control = w.Dropdown(options=list(RANKS), value="distinct", description="rank by")
         self.alpha_control = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="CAM opacity")
         names = list(methods.METHODS)  # the registry: a newly registered method is offered here at once
         default = methods.DEFAULT_METHOD if methods.DEFAULT_METHOD in names else names[0]
         self.method_control = w.Dropdown(options=names, value=default, description="map")
+        self.outline_control = w.Checkbox(
+            value=False, description="outline ground truth", indent=False, layout=w.Layout(width="auto")
+        )
         self.view = w.Image(format="png")
         self.message = w.HTML()
         self.widget = w.VBox(
             [
-                w.HBox([self.model_control, self.image_control]),
+                w.HBox([self.model_control, self.image_control, self.outline_control]),
                 self.layer_control,
                 w.HBox([self.k_control, self.rank_control, self.method_control, self.alpha_control]),
                 self.view,
@@ -161,6 +203,7 @@ class Explorer:
             self.rank_control,
             self.method_control,
             self.alpha_control,
+            self.outline_control,
         ):
             control.observe(self._on_change, names="value")
         self.model_control.observe(self._on_model_change, names="value")
@@ -262,9 +305,12 @@ class Explorer:
             f"{h}x{wd}x{c} | top {min(k, c)} by {rank}",
         ]
         label = "CAM" if method == methods.DEFAULT_METHOD else methods.title(method)
+        annotated = self._outlines.get(self.image_control.value)
+        self.outline_control.disabled = annotated is None  # nothing to outline on real or uploaded images
         picture, shown = compose_view(
-            gray, saliency, activation, k=k, rank=rank, alpha=alpha, header=header, map_label=label
-        )
+            gray, saliency, activation, k=k, rank=rank, alpha=alpha, header=header, map_label=label,
+            outlines=annotated if self.outline_control.value else None,
+        )  # fmt: skip
         self.png = encode_png(picture)
         self.view.value = self.png
         self._shown = {**shown, "probability": probability, "shape": (h, wd, c)}
@@ -292,6 +338,7 @@ class Explorer:
             "rank": self.rank_control.value,
             "method": self.method_control.value,
             "alpha": self.alpha_control.value,
+            "outline": self.outline_control.value,
             "forward_passes": self.forward_passes,
             "error": self.last_error,
             **self._shown,
@@ -307,6 +354,7 @@ class Explorer:
         rank: str | None = None,
         method: str | None = None,
         alpha: float | None = None,
+        outline: bool | None = None,
     ) -> None:
         """Change any of the controls (``layer`` by name or index, ``method`` the map), then redraw once."""
         for value, options, what in ((model, self._models, "model"), (image, self._images, "image")):
@@ -347,6 +395,7 @@ class Explorer:
                 (self.rank_control, rank),
                 (self.method_control, method),
                 (self.alpha_control, alpha),
+                (self.outline_control, outline),
             ):
                 if value is not None:
                     control.value = value
@@ -355,33 +404,62 @@ class Explorer:
         self._redraw()
 
 
-def default_gallery(profile, mura_dir: str | Path | None, n_validation: int = 12) -> dict[str, object]:
+class Gallery(dict):
+    """The explorer's images (name -> image or path), with ``outlines``: name -> ground-truth masks of the
+    images the phantom annotates (the image's own geometry, cropped where the image is)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.outlines: dict[str, dict[str, np.ndarray]] = {}
+
+
+def default_gallery(profile, mura_dir: str | Path | None, n_validation: int = 12) -> Gallery:
     """The explorer's images: the paper's case images (cropped where the case crops), then validation images.
 
     Phantom profiles render the cases; the ``paper`` profile includes the cases whose MURA path is set.
     ``n_validation`` validation images are taken from ``mura_dir`` in turn over body parts and labels
-    (deterministic), as paths (read when first shown).
+    (deterministic), as paths (read when first shown). On the phantom, ``outlines`` holds each image's
+    ground-truth regions (:data:`OUTLINE_COLOURS`), for the explorer's outline switch.
     """
     from ..data.frames import crop_frame
     from ..explain.cases import case_image, load_cases
+    from ..phantom.masks import masks_for
+
+    def regions(annotation: dict | None, shape, box=None) -> dict[str, np.ndarray] | None:
+        if not annotation:
+            return None
+        masks = masks_for(annotation, size=shape)
+        if box is not None:
+            top, bottom, left, right = box
+            masks = {name: mask[top:bottom, left:right] for name, mask in masks.items()}
+        return {name: masks[name] for name in OUTLINE_COLOURS if name in masks}
 
     groups: dict[tuple, list] = {}  # figures that show the same image share one gallery entry
     for case in load_cases():
         if profile.phantom or case.mura_path is not None:
             source = case.phantom_case if profile.phantom else case.mura_path
             groups.setdefault((source, case.seed, case.crop_frame), []).append(case)
-    gallery: dict[str, object] = {}
+    gallery = Gallery()
     for group in groups.values():
         case = group[0]
-        image, _ = case_image(case, profile, mura_root=mura_dir)
+        image, annotation = case_image(case, profile, mura_root=mura_dir)
+        shape, box = image.shape[:2], None
         if case.crop_frame:
-            image, _ = crop_frame(image)
+            image, box = crop_frame(image)
         subject = case.title.split(": ", 1)[-1].split(",")[0]
-        gallery[f"Fig. {'/'.join(str(c.figure) for c in group)}: {subject}"] = image
+        name = f"Fig. {'/'.join(str(c.figure) for c in group)}: {subject}"
+        gallery[name] = image
+        if (masks := regions(annotation, shape, box)) is not None:
+            gallery.outlines[name] = masks
     if n_validation > 0 and mura_dir is not None and Path(mura_dir).exists():
         from ..data.mura import read_mura
 
         images = read_mura(mura_dir).images
+        annotations = {}
+        if profile.phantom:
+            from ..phantom.masks import load_annotations
+
+            annotations = load_annotations(mura_dir)
         valid = images[images["split"] == "valid"]
         groups = [group for _, group in valid.groupby(["body_part", "label"], sort=True)]
         rows = [
@@ -394,4 +472,7 @@ def default_gallery(profile, mura_dir: str | Path | None, n_validation: int = 12
             kind = "abnormal" if row["label"] else "normal"
             name = f"valid {row['body_part'][3:].lower()} {row['patient']} {row['study']} image{row['view_index']} ({kind})"
             gallery[name] = Path(row["abs_path"])
+            annotation = annotations.get(row["path"])
+            if (masks := regions(annotation, None)) is not None:
+                gallery.outlines[name] = masks
     return gallery

@@ -9,6 +9,7 @@ main run) into ``tables/table1_seeds.{csv,md}``, ``tables/claims_seeds.{csv,md}`
 from __future__ import annotations
 
 import argparse
+import logging
 
 from ..profiles import PROFILES
 
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.action == "evaluate":
         mura_dir = Path(args.mura_dir) if args.mura_dir else layout.phantom_dir
-        evaluate_seed(profile, layout.seed(args.seed), mura_dir, log=lambda line: print(line, flush=True))
+        evaluate_seed(profile, layout.seed(args.seed), mura_dir, log=logging.getLogger(__name__).info)
     else:
         summarise_seeds(profile, layout, args.seeds, n_boot=args.n_boot)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from ..profiles import MODEL_SETS, PROFILES
 
@@ -52,7 +53,5 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else layout.seed(args.seed).model_dir(model_set.name)
     if RunFiles(out).finished():
         print(f"{model_set.name}: already trained ({RunFiles(out).model}); delete the folder to retrain")
-    train_model_set(
-        profile, model_set, mura_dir, out, seed=args.seed, log=lambda line: print(line, flush=True)
-    )
+    train_model_set(profile, model_set, mura_dir, out, seed=args.seed, log=logging.getLogger(__name__).info)
     return 0

@@ -38,6 +38,7 @@ def describe_run(
     crop_box: tuple[int, int, int, int] | None = None,
     image_shape: tuple[int, int] | None = None,
     top_k: int = 16,
+    rank: str = "distinct",
 ) -> str:
     """Markdown: this run's prediction against the label and the paper, and where its maps concentrate.
 
@@ -72,8 +73,8 @@ def describe_run(
     cam = evidence_mass(explanation.cam[index], "positive")
     rows = {"CAM (positive part)": enrichment(cam, masks)}
     for stage in STAGES:
-        _, maps = top_channels(explanation.stages[stage][index], top_k)
-        rows[f"{stage} (top {top_k})"] = enrichment(_attention(np.moveaxis(maps, 0, -1), size), masks)
+        _, maps = top_channels(explanation.stages[stage][index], top_k, rank)  # the maps the figure shows
+        rows[f"{stage} (top {top_k}, {rank})"] = enrichment(_attention(np.moveaxis(maps, 0, -1), size), masks)
     regions = list(masks)
     table = ["| map | " + " | ".join(regions) + " |", "|---" * (len(regions) + 1) + "|"]
     for name, values in rows.items():

@@ -315,33 +315,67 @@ def _region_order(column: pd.Series) -> pd.Series:
     return column.str.startswith("kind=").astype(int)
 
 
+def _interval(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """``(2, n)`` distances from ``column`` down to ``<column>_low`` and up to ``<column>_high`` (for errorbar)."""
+    value = frame[column].to_numpy(float)
+    low, high = frame[f"{column}_low"].to_numpy(float), frame[f"{column}_high"].to_numpy(float)
+    return np.nan_to_num(np.abs(np.vstack([value - low, high - value])))
+
+
 def plot_localisation(summary: pd.DataFrame, mass: str = "relative") -> Figure:
-    """Bars of mean mass share per region (95 % intervals) beside the chance level, one panel per model set."""
+    """Where the CAM points, per model set: its mass share in each annotated region beside the region's area
+    share (what a CAM spread evenly would give), both with 95 % patient-bootstrap intervals; and, in its own
+    panel, the pointing game (is the CAM's maximum within the lesion?) beside its chance rate.
+
+    Top row: one panel per model set, images with the region (the summary's ``all``/``with ...`` rows).
+    Bottom panel: the pointing-game hit rate of every model set on images with a lesion.
+    """
     share_column("lesion", mass)  # validates ``mass``
     model_sets = list(pd.unique(summary["model_set"]))
     if not model_sets:
         raise ValueError("the summary is empty; expected rows from summarise()")
-    regions = [*REGIONS, POINTING]
-    fig = Figure(figsize=(3.4 * len(model_sets), 3.6), layout="constrained")
-    axes = fig.subplots(1, len(model_sets), sharey=True, squeeze=False)[0]
-    x = np.arange(len(regions))
-    for ax, model_set in zip(axes, model_sets, strict=True):
-        main = summary[
-            (summary["model_set"] == model_set)
-            & summary["mass"].isin([mass, "argmax"])
-            & ~summary["subset"].str.startswith("kind=")
-        ]
-        main = main.set_index("region").reindex(regions)
-        share, chance = main["share"].to_numpy(float), main["chance"].to_numpy(float)
-        errors = np.abs(np.vstack([share - main["share_low"], main["share_high"] - share]).astype(float))
-        ax.bar(x - 0.2, np.nan_to_num(share), 0.4, yerr=np.nan_to_num(errors), capsize=3, label="CAM mass share",
-               color="tab:red")  # fmt: skip
-        ax.bar(x + 0.2, np.nan_to_num(chance), 0.4, label="chance (area share)", color="0.7")
-        ax.set_xticks(x, [r if r != POINTING else "pointing\ngame" for r in regions], fontsize=8)
+    rows = summary[~summary["subset"].str.startswith("kind=")]
+    fig = Figure(figsize=(max(3.3 * len(model_sets), 7.0), 6.6), layout="constrained")
+    grid = fig.add_gridspec(2, len(model_sets), height_ratios=[1.35, 1.0])
+    x = np.arange(len(REGIONS))
+    first = None
+    for column, model_set in enumerate(model_sets):
+        ax = fig.add_subplot(grid[0, column], sharey=first)
+        first = first or ax
+        main = rows[(rows["model_set"] == model_set) & (rows["mass"] == mass)]
+        main = main.set_index("region").reindex(list(REGIONS))
+        ax.bar(x - 0.2, main["share"].fillna(0.0), 0.4, yerr=_interval(main, "share"), capsize=3,
+               color="tab:red", label="CAM mass share")  # fmt: skip
+        ax.bar(x + 0.2, main["chance"].fillna(0.0), 0.4, yerr=_interval(main, "chance"), capsize=3,
+               color="0.7", label="chance: the region's area share")  # fmt: skip
+        for i in np.flatnonzero(main["n_images"].isna().to_numpy()):
+            ax.text(x[i], 0.02, "no image", rotation=90, ha="center", va="bottom", fontsize=7, color="0.4")
+        ax.set_xticks(x, list(REGIONS), fontsize=8)
         ax.set_title(model_set, fontsize=10)
         ax.set_ylim(0, 1)
-    axes[0].set_ylabel(f"share of CAM mass ({mass})")
-    axes[0].legend(fontsize=7, loc="upper left")
+        if column == 0:
+            ax.set_ylabel(f"share of CAM mass ({mass})")
+            ax.legend(fontsize=7, loc="upper left")
+        else:
+            ax.tick_params(labelleft=False)
+    pointing = rows[rows["region"] == POINTING].set_index("model_set").reindex(model_sets)
+    ax = fig.add_subplot(grid[1, :])
+    xs = np.arange(len(model_sets))
+    ax.bar(xs - 0.2, pointing["share"].fillna(0.0), 0.4, yerr=_interval(pointing, "share"), capsize=3,
+           color="tab:blue", label="hit rate: the CAM's maximum within the lesion")  # fmt: skip
+    ax.bar(xs + 0.2, pointing["chance"].fillna(0.0), 0.4, yerr=_interval(pointing, "chance"), capsize=3,
+           color="0.7", label="chance: a random point lands in the lesion (its area share, with tolerance)")  # fmt: skip
+    for i, n in enumerate(pointing["n_images"].to_numpy(float)):
+        ax.text(xs[i] - 0.2, 0.02, "no image" if np.isnan(n) else f"n = {int(n)}", ha="center", va="bottom",
+                fontsize=7, color="white" if not np.isnan(n) else "0.4")  # fmt: skip
+    ax.set_xticks(xs, model_sets, fontsize=8)
+    ax.set(ylim=(0, 1), ylabel="pointing-game hit rate", title="pointing game, images with a lesion")
+    ax.title.set_fontsize(10)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle(
+        "Where the CAM points: its share in each region vs chance (95 % patient-bootstrap intervals)",
+        fontsize=11,
+    )
     return fig
 
 

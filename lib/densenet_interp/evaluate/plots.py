@@ -56,10 +56,9 @@ def confusion_matrices(predictions: dict[str, pd.DataFrame], threshold: float = 
     return fig
 
 
-def save(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Write a figure atomically (format from the suffix)."""
-    from ..paths import atomic_path
+def save(fig: Figure, path: str | Path, *, data_label: str | None, dpi: int = 120) -> Path:
+    """Write a figure atomically (format from the suffix), with its data label as a footer and in the file's
+    metadata (:func:`~densenet_interp.paths.save_figure_atomic`)."""
+    from ..paths import save_figure_atomic
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi)
-    return Path(path)
+    return save_figure_atomic(fig, path, data_label=data_label, dpi=dpi)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
-from ..paths import Layout, write_csv_atomic, write_text_atomic
+from ..paths import Layout, read_table, write_csv_atomic, write_text_atomic
 from ..profiles import MODEL_SETS, Profile
 
 FLOAT_FORMAT = "%.6g"
@@ -64,10 +64,10 @@ def evaluate_seed(
             explainers, index, load_annotations(index.root), cache, profile.image_size, log=log
         )
         write_csv_atomic(per_image, layout.tables_dir / "localisation_per_image.csv", index=False,
-                         float_format=FLOAT_FORMAT)  # fmt: skip
+                         float_format=FLOAT_FORMAT, data_label=profile.data_label)  # fmt: skip
         if frame_crop is not None:
             write_csv_atomic(frame_crop, layout.tables_dir / "frame_crop_per_image.csv", index=False,
-                             float_format=FLOAT_FORMAT)  # fmt: skip
+                             float_format=FLOAT_FORMAT, data_label=profile.data_label)  # fmt: skip
     write_text_atomic(layout.results / "evaluation.json", json.dumps(record, indent=2) + "\n")
     return record
 
@@ -75,7 +75,7 @@ def evaluate_seed(
 def _read(path: Path, what: str) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{what} is missing; run `make seeds` (it trains and evaluates every seed)", path)
-    return pd.read_csv(path)
+    return read_table(path)
 
 
 def summarise_seeds(
@@ -107,7 +107,7 @@ def summarise_seeds(
         per_image = {k: _read(lay.tables_dir / "localisation_per_image.csv", f"seed {k}'s localisation table")
                      for k, lay in layouts.items()}  # fmt: skip
         frame_crop = {
-            k: pd.read_csv(lay.tables_dir / "frame_crop_per_image.csv")
+            k: read_table(lay.tables_dir / "frame_crop_per_image.csv")
             if (lay.tables_dir / "frame_crop_per_image.csv").is_file()
             else None
             for k, lay in layouts.items()
@@ -125,21 +125,20 @@ def summarise_seeds(
             "",
             *shortcut.seeds_findings(out["shortcut_seeds"]),
         ]
-        write_csv_atomic(
-            out["shortcut_seeds"], tables / "shortcut_seeds.csv", index=False, float_format=FLOAT_FORMAT
-        )
-        write_csv_atomic(
-            out["claims_seeds"], tables / "claims_seeds.csv", index=False, float_format=FLOAT_FORMAT
-        )
+        write_csv_atomic(out["shortcut_seeds"], tables / "shortcut_seeds.csv", index=False,
+                         float_format=FLOAT_FORMAT, data_label=label)  # fmt: skip
+        write_csv_atomic(out["claims_seeds"], tables / "claims_seeds.csv", index=False,
+                         float_format=FLOAT_FORMAT, data_label=label)  # fmt: skip
         write_text_atomic(
             tables / "claims_seeds.md", pooled.claims_seeds_markdown(out["claims_seeds"], extra, label)
         )
     write_csv_atomic(out["table1_comparisons_seeds"], tables / "table1_comparisons_seeds.csv", index=False,
-                     float_format=FLOAT_FORMAT)  # fmt: skip
+                     float_format=FLOAT_FORMAT, data_label=label)  # fmt: skip
     write_text_atomic(
         tables / "table1_seeds.md",
         pooled.table1_seeds_markdown(out["table1_seeds"], out["table1_comparisons_seeds"], label),
     )
-    write_csv_atomic(out["table1_seeds"], tables / "table1_seeds.csv", index=False, float_format=FLOAT_FORMAT)
+    write_csv_atomic(out["table1_seeds"], tables / "table1_seeds.csv", index=False,
+                     float_format=FLOAT_FORMAT, data_label=label)  # fmt: skip
     log(f"wrote {tables / 'table1_seeds.csv'} ({n_seeds} seeds)")
     return out

@@ -597,7 +597,10 @@ def write_outputs(
 
     layout = Layout(Path(results_dir))
     tables = layout.tables_dir
-    write_csv_atomic(per_image, tables / "shortcut_per_image.csv", index=False, float_format="%.6g")
+    write_csv_atomic(per_image, tables / "shortcut_per_image.csv", index=False, float_format="%.6g",
+                     data_label=data_label)  # fmt: skip
     write_text_atomic(tables / "shortcut.md", shortcut_markdown(summary, data_label, tuple(variants)))
-    save(plot_shortcut(summary), layout.figures_dir / "shortcut.png")
-    write_csv_atomic(summary, tables / "shortcut.csv", index=False, float_format="%.6g")
+    save(plot_shortcut(summary), layout.figures_dir / "shortcut.png", data_label=data_label)
+    write_csv_atomic(
+        summary, tables / "shortcut.csv", index=False, float_format="%.6g", data_label=data_label
+    )

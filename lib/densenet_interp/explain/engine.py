@@ -54,8 +54,14 @@ FINAL = "final"
 LAYER_SETS = ("stages", "all")
 """What an :class:`Explainer` captures: the five :data:`STAGES` and the final maps, or every 4-D layer."""
 
-RANKS = ("mean", "max")
-"""How :func:`top_channels` ranks channels: by mean activation over space (the default) or by maximum."""
+RANKS = ("distinct", "mean", "max")
+"""How :func:`top_channels` picks channels: by mean activation over space, skipping near-duplicates of a map
+already picked (``"distinct"``, what the figures show); by mean alone (``"mean"``, the paper's rule); by maximum."""
+
+DISTINCT_R = 0.9
+"""For ``rank="distinct"``: a map whose spatial correlation with a higher-ranked picked map exceeds this is a
+near-duplicate and is skipped. At ``conv1_relu`` the paper's rule picks maps with a median correlation of about
+0.94 with each other (many copies of the same edge map); this threshold lets 16 different filters through."""
 
 HEAD = "predictions"
 TARGETS = ("logit", "probability")
@@ -368,8 +374,11 @@ def iter_explanations(
 def top_channels(activation: np.ndarray, k: int = 16, rank: str = "mean") -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` most activated channels of one image's activation ``(h, w, c)``.
 
-    Channels are ranked by their mean over space (``rank="mean"``, the default: a channel that is strong over
-    a region beats one with a single hot pixel) or by their maximum (``rank="max"``); ties keep channel order.
+    Channels are ranked by their mean over space (``rank="mean"``, the default and the paper's rule: a channel
+    that is strong over a region beats one with a single hot pixel) or by their maximum (``rank="max"``); ties
+    keep channel order. ``rank="distinct"`` walks the ``"mean"`` order and skips a channel whose map correlates
+    above :data:`DISTINCT_R` with one already picked (two constant maps count as duplicates); if fewer than ``k``
+    distinct maps exist, the best skipped ones fill the rest, so ``k`` maps always come back.
     Returns ``(indices (k,), maps (k, h, w))``, most activated first; ``k`` is capped at ``c``.
     """
     activation = np.asarray(activation)
@@ -379,9 +388,35 @@ def top_channels(activation: np.ndarray, k: int = 16, rank: str = "mean") -> tup
         raise ValueError(f"rank must be one of {RANKS}, got {rank!r}")
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    scores = activation.mean(axis=(0, 1)) if rank == "mean" else activation.max(axis=(0, 1))
-    indices = np.argsort(-scores, kind="stable")[: min(int(k), activation.shape[-1])]
+    k = min(int(k), activation.shape[-1])
+    scores = activation.max(axis=(0, 1)) if rank == "max" else activation.mean(axis=(0, 1))
+    order = np.argsort(-scores, kind="stable")
+    indices = order[:k] if rank != "distinct" else _distinct(activation, order, k)
     return indices, np.moveaxis(activation[..., indices], -1, 0)
+
+
+def _distinct(activation: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` channels of ``order`` that are not near-duplicates of an earlier pick (see
+    :func:`top_channels`), topped up in ``order`` with skipped ones when too few are distinct."""
+    flat = activation.reshape(-1, activation.shape[-1]).astype(np.float64)
+    centred = flat - flat.mean(axis=0)
+    norms = np.linalg.norm(centred, axis=0)
+    constant = norms <= 1e-12 * np.maximum(np.abs(flat).max(axis=0), 1.0)
+    unit = np.divide(centred, norms, out=np.zeros_like(centred), where=~constant)
+    picked: list[int] = []
+    for channel in order:
+        if picked:
+            r = unit[:, picked].T @ unit[:, channel]
+            duplicate = (r > DISTINCT_R) | (constant[picked] & constant[channel])
+            if duplicate.any():
+                continue
+        picked.append(int(channel))
+        if len(picked) == k:
+            break
+    if len(picked) < k:
+        taken = set(picked)
+        picked += [int(c) for c in order if c not in taken][: k - len(picked)]
+    return np.asarray(picked, dtype=order.dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------

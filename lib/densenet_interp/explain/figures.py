@@ -42,8 +42,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ..models.inference import verdict
-from ..paths import atomic_path
-from .engine import STAGES, Explanation, top_channels
+from ..paths import atomic_path, save_figure_atomic
+from .engine import DISTINCT_R, STAGES, Explanation, top_channels
 
 CAM_CMAP = "jet"
 ACTIVATION_CMAP = "bwr"
@@ -161,7 +161,7 @@ class ActivationGrid:
 def activation_grid(
     activation: np.ndarray,
     k: int = 16,
-    rank: str = "mean",
+    rank: str = "distinct",
     *,
     scale: str = "panel",
     tile: int = 48,
@@ -251,7 +251,11 @@ def _info_text(
             "",
             f"model input: {size} x {size} px",
             f"panels (c)-(g): top {top_k} channels",
-            f"  by {rank} activation over space,",
+            *(
+                ["  by mean activation over space,", f"  near-duplicates (r > {DISTINCT_R}) skipped;"]
+                if rank == "distinct"
+                else [f"  by {rank} activation over space,"]
+            ),
             f"  colour range per {'panel' if scale == 'panel' else 'map'}:",
             "  0..max, or -m..+m centred at 0",
             "CAM: sum_c w_c final_c, signed,",
@@ -270,7 +274,7 @@ def case_figure(
     title: str,
     label: int | None = None,
     top_k: int = 16,
-    rank: str = "mean",
+    rank: str = "distinct",
     cam_alpha: float = 0.5,
     scale: str = "panel",
     input_caption: str = "augmented input",
@@ -363,7 +367,7 @@ def case_arrays(
     input_display_u8: np.ndarray | None = None,
     *,
     top_k: int = 16,
-    rank: str = "mean",
+    rank: str = "distinct",
     channels: Mapping[str, np.ndarray] | None = None,
     extra: Mapping[str, object] | None = None,
 ) -> dict[str, np.ndarray]:
@@ -415,19 +419,19 @@ def write_case_files(
     *,
     formats: tuple[str, ...] = (".png", ".pdf"),
     dpi: int = 150,
+    data_label: str | None = None,
 ) -> dict[str, Path]:
     """Write the figure as ``<stem><suffix>`` for each of ``formats`` and, unless ``arrays`` is None, the
-    arrays as ``<stem>.npz`` (compressed, no pickles), each atomically; return ``{suffix: path}``."""
+    arrays as ``<stem>.npz`` (compressed, no pickles), each atomically; return ``{suffix: path}``.
+
+    With ``data_label`` the figure carries it as a footer and in each file's metadata
+    (:func:`~densenet_interp.paths.save_figure_atomic`, which also keeps the dates out, so that the same figure
+    gives the same bytes)."""
     out_stem = Path(out_stem)
     written = {}
     for suffix in formats:
         target = _with_suffix(out_stem, suffix)
-        fmt = suffix.lstrip(".")
-        # no creation date in PDFs: the same figure gives the same bytes, so reruns leave no spurious diffs
-        metadata = {"CreationDate": None} if fmt == "pdf" else None
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
-        written[suffix] = target
+        written[suffix] = save_figure_atomic(fig, target, data_label=data_label, dpi=dpi)
     if arrays is not None:
         target = _with_suffix(out_stem, ".npz")
         with atomic_path(target) as tmp:
@@ -445,7 +449,8 @@ def save_case_figure(
     *,
     extra: Mapping[str, object] | None = None,
     top_k: int = 16,
-    rank: str = "mean",
+    rank: str = "distinct",
+    data_label: str | None = None,
 ) -> dict:
     """Save a case figure as ``<stem>.png``/``.pdf`` and its arrays (:func:`case_arrays`) as ``<stem>.npz``.
 
@@ -456,4 +461,4 @@ def save_case_figure(
     arrays = case_arrays(
         explanation, index, input_display_u8, top_k=top_k, rank=rank, channels=channels, extra=extra
     )
-    return write_case_files(fig, arrays, out_stem)
+    return write_case_files(fig, arrays, out_stem, data_label=data_label)
