@@ -147,3 +147,34 @@ def test_run_shortcut_experiment_on_the_tiny_profile(tmp_path, tiny_profile_mode
     assert not any(
         "generated" in line or "epoch" in line for line in again
     )  # nothing regenerated or retrained
+
+
+def test_a_finished_variant_is_reused_when_only_the_departures_prose_changed(tmp_path, write_small_mura):
+    """Rewording a departure (prose) must not retrain; another recipe (epochs) or other data must."""
+    import dataclasses
+    import json
+
+    from densenet_interp.data.mura import fingerprint, read_mura
+    from densenet_interp.experiments.shortcut import _drop_stale_model
+    from densenet_interp.profiles import get_profile
+
+    mura = write_small_mura(tmp_path / "data", [("train", "XR_WRIST", "patient00001", "study1_positive", 1)],
+                            images=False)  # fmt: skip
+    profile = get_profile("tiny")
+    run = tmp_path / "run"
+    run.mkdir()
+
+    def card(p, fp):
+        (run / "card.json").write_text(json.dumps({"profile": p.to_dict(), "data_fingerprint": fp}))
+
+    current = fingerprint(read_mura(mura))
+    card(dataclasses.replace(profile, departures=("worded otherwise",)), current)
+    _drop_stale_model(run, mura, profile, log=lambda line: None)
+    assert (run / "card.json").is_file()
+    card(dataclasses.replace(profile, epochs=profile.epochs + 1), current)
+    _drop_stale_model(run, mura, profile, log=lambda line: None)
+    assert not run.exists()
+    run.mkdir()
+    card(profile, "another fingerprint")
+    _drop_stale_model(run, mura, profile, log=lambda line: None)
+    assert not run.exists()

@@ -76,6 +76,11 @@ class Profile:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def recipe(self) -> dict:
+        """What decides a run's numbers: every field but the ``departures`` prose. A finished or interrupted
+        run is reused or resumed when its card's recipe matches, so rewording a departure never retrains."""
+        return {key: value for key, value in asdict(self).items() if key != "departures"}
+
     @property
     def data_label(self) -> str:
         """How results of this profile must be labelled wherever they appear."""

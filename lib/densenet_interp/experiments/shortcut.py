@@ -139,9 +139,8 @@ def _drop_stale_model(out_dir: Path, mura_dir: Path, profile: Profile, log: Call
         return
     card = json.loads(card_file.read_text())
     current = fingerprint(read_mura(mura_dir))
-    if card.get("data_fingerprint") != current or card.get("profile") != json.loads(
-        json.dumps(profile.to_dict())
-    ):
+    recipe = {key: value for key, value in (card.get("profile") or {}).items() if key != "departures"}
+    if card.get("data_fingerprint") != current or recipe != json.loads(json.dumps(profile.recipe())):
         log(f"{out_dir.name}: trained on other data or another profile; training again")
         shutil.rmtree(out_dir)
 

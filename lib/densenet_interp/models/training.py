@@ -269,7 +269,7 @@ class _Run:
         """What a checkpoint must share with this run to be resumed by it (as it reads back from JSON)."""
         return _json_roundtrip(
             {
-                "profile": self.profile.to_dict(),
+                "profile": self.profile.recipe(),
                 "model_set": self.model_set.name,
                 "seed": self.seed,
                 "data_fingerprint": self.data_fingerprint,
