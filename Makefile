@@ -231,7 +231,18 @@ MODEL_SETS := all_pretrained wrist_pretrained wrist_random finger_pretrained
 PRETRAINED_SETS := all_pretrained wrist_pretrained finger_pretrained
 MODELS := $(foreach s,$(MODEL_SETS),$(RESULTS)/models/$(s)/model.keras)
 $(foreach s,$(PRETRAINED_SETS),$(RESULTS)/models/$(s)/model.keras): $(STANDIN)
-$(RESULTS)/models/%/model.keras: $(DATA_STAMP) | $(VENV_STAMP) $(NB)/20_training.ipynb
+# Real MURA without GPU=1: measure this machine, estimate the trainings' time, and stop unless CPU_OK=1 says to
+# train on the CPU anyway (DenseNet-169 at 320 px takes days on a few cores; `densenet-interp estimate`).
+CPU_OK ?= 0
+CPU_GUARD := $(if $(and $(filter 0,$(PHANTOM)),$(filter-out 1,$(GPU)),$(filter-out 1,$(CPU_OK))),cpu-guard)
+.PHONY: cpu-guard
+cpu-guard: $(DATA_STAMP) | $(VENV_STAMP)
+	@echo "PROFILE=$(PROFILE) without GPU=1 trains on the CPU; measuring this machine first ..." >&2
+	@$(CLI) -q estimate --profile $(PROFILE) --mura-dir "$(MURA_DIR)" >&2
+	@echo "Stopped before training: run with GPU=1 on a machine with a GPU, or CPU_OK=1 to train on this CPU anyway." >&2
+	@exit 2
+
+$(RESULTS)/models/%/model.keras: $(DATA_STAMP) | $(VENV_STAMP) $(NB)/20_training.ipynb $(CPU_GUARD)
 	@$(call RUN_NB,$(NB)/20_training.ipynb,$(OUTNB)/20_training_$*.ipynb,$*,train $* (notebook 20)) -p model_set $*
 
 # 30: evaluation -> Table 1 (paper layout) and the extended table, predictions, ROC and confusion matrices

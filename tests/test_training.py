@@ -213,6 +213,19 @@ def test_checkpoint_of_another_configuration_is_refused(run_a, data, tmp_path):
                                  cache_dir=data["cache"], log=lambda _: None)  # fmt: skip
 
 
+def test_a_truncated_or_damaged_checkpoint_is_one_line_naming_it(run_a, data, tmp_path):
+    """A ModelFileError naming the file (the CLI prints it as one line), not a zipfile/numpy traceback."""
+    whole = (run_a[0] / "checkpoints" / "resume.npz").read_bytes()
+    for name, damaged in (("truncated", whole[: len(whole) // 2]), ("garbage", b"not a checkpoint at all")):
+        run = tmp_path / name
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "checkpoints" / "resume.npz").write_bytes(damaged)
+        with pytest.raises(ModelFileError, match="resume checkpoint cannot be read .* truncated or damaged"):
+            training.train_model_set(PROFILE, "wrist_random", data["mura"], run, cache_dir=data["cache"],
+                                     log=lambda _: None)  # fmt: skip
+        assert (run / "checkpoints" / "resume.npz").read_bytes() == damaged  # left for the user to look at
+
+
 @pytest.mark.slow
 def test_resume_after_kill_9_matches_an_uninterrupted_run(run_a, data):
     out = data["base"] / "run_killed"

@@ -23,6 +23,7 @@ COMMANDS = (
     "cases",
     "pretrain",
     "train",
+    "estimate",
     "explain",
     "shortcut",
     "seeds",

@@ -144,28 +144,43 @@ def _load_resume(path: Path, model: keras.Model, optimizer, identity: dict) -> d
     """Restore weights and optimizer state saved by :func:`_save_resume`; return its meta.
 
     Refuses (ModelFileError naming the file) a checkpoint of another configuration (profile, model set, seed,
-    data, initialisation) or one whose variables do not fit the model, instead of resuming it silently.
+    data, initialisation), one whose variables do not fit the model, and one that cannot be read (truncated or
+    damaged on disk: it is written atomically, so only something outside this program can do that), instead
+    of resuming it silently or ending in a traceback.
     """
-    with np.load(path, allow_pickle=False) as stored:
-        meta = json.loads(str(stored["meta"]))
-        for key, expected in identity.items():
-            if meta.get("identity", {}).get(key) != expected:
-                raise ModelFileError(
-                    f"checkpoint was written for {key} = {meta.get('identity', {}).get(key)!r}, this run has "
-                    f"{expected!r}; delete the checkpoints folder to start over",
-                    path=path,
-                )
-        for prefix, variables in (("model", model.weights), ("optimizer", optimizer.variables)):
-            names = sorted(n for n in stored.files if n.startswith(prefix + "_"))
-            shapes = [tuple(stored[n].shape) for n in names]
-            if shapes != [tuple(v.shape) for v in variables]:
-                raise ModelFileError(
-                    f"checkpoint holds {len(names)} {prefix} variables that do not match the {len(variables)} of "
-                    f"this run (first shapes {shapes[:3]}); delete the checkpoints folder to start over",
-                    path=path,
-                )
-            for name, variable in zip(names, variables, strict=True):
-                variable.assign(stored[name])
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return _restore(stored, path, model, optimizer, identity)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, CRC errors...
+        raise ModelFileError(
+            f"the resume checkpoint cannot be read ({type(exc).__name__}: {str(exc)[:120]}); it is truncated "
+            "or damaged: delete it to restart this run from epoch 1",
+            path=path,
+        ) from None
+
+
+def _restore(stored, path: Path, model: keras.Model, optimizer, identity: dict) -> dict:
+    meta = json.loads(str(stored["meta"]))
+    for key, expected in identity.items():
+        if meta.get("identity", {}).get(key) != expected:
+            raise ModelFileError(
+                f"checkpoint was written for {key} = {meta.get('identity', {}).get(key)!r}, this run has "
+                f"{expected!r}; delete the checkpoints folder to start over",
+                path=path,
+            )
+    for prefix, variables in (("model", model.weights), ("optimizer", optimizer.variables)):
+        names = sorted(n for n in stored.files if n.startswith(prefix + "_"))
+        shapes = [tuple(stored[n].shape) for n in names]
+        if shapes != [tuple(v.shape) for v in variables]:
+            raise ModelFileError(
+                f"checkpoint holds {len(names)} {prefix} variables that do not match the {len(variables)} of "
+                f"this run (first shapes {shapes[:3]}); delete the checkpoints folder to start over",
+                path=path,
+            )
+        for name, variable in zip(names, variables, strict=True):
+            variable.assign(stored[name])
     return meta
 
 
