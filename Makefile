@@ -2,9 +2,9 @@
 #
 #   make reproduce            # default profile `mini` on the offline phantom MURA (< 30 min on 2 CPU cores)
 #   make reproduce PROFILE=tiny
-#   make reproduce PROFILE=paper MURA_DIR=/data/MURA-v1.1 [GPU=1]   # real MURA, DenseNet-169, ImageNet
+#   make reproduce PROFILE=paper MURA_DIR=/data/MURA-v1.1 GPU=1   # real MURA, DenseNet-169, ImageNet (CPU_OK=1: on the CPU)
 #   make test                 # lint, unit tests, end-to-end test of the tiny pipeline
-#   make lab                  # JupyterLab on notebooks/
+#   make lab                  # JupyterLab at the project root, open on notebooks/
 #   make app                  # the explorer as a web app (Voila) on 127.0.0.1
 #
 # Every step is a file target, so nothing expensive reruns when its inputs did not change; notebooks are
