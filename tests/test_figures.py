@@ -235,3 +235,17 @@ def test_results_files_carry_their_data_label_and_the_same_figure_gives_the_same
     pd.testing.assert_frame_equal(read_table(tmp_path / "t.csv"), frame)
     with pytest.raises(ValueError, match="already has a 'data' column"):
         write_csv_atomic(frame.assign(data=1), tmp_path / "u.csv", data_label=label)
+
+
+def test_each_activation_panel_says_how_many_of_its_maps_are_distinct(fake_explanation):
+    """A panel of 16 near-copies must not pass for 16 filters: the caption counts the distinct ones."""
+    from densenet_interp.explain.figures import distinct_count
+
+    ramp = np.linspace(0, 1, 64).reshape(8, 8)
+    copies = np.stack([ramp * (1 + 0.01 * i) for i in range(5)])  # r = 1 with each other
+    other = np.stack([ramp.T, np.zeros((8, 8)), np.full((8, 8), 3.0)])  # transposed; two constants (copies)
+    assert distinct_count(copies) == 1
+    assert distinct_count(np.concatenate([copies, other])) == 3
+    fig = case_figure(fake_explanation(), 0, None, title="t")
+    labels = [ax.get_xlabel() for ax in fig.axes if "maps distinct" in ax.get_xlabel()]
+    assert len(labels) == 5 and all(label.endswith(" of 16 maps distinct") for label in labels)

@@ -395,21 +395,33 @@ def top_channels(activation: np.ndarray, k: int = 16, rank: str = "mean") -> tup
     return indices, np.moveaxis(activation[..., indices], -1, 0)
 
 
+def _unit_maps(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(unit, constant)`` of maps ``(k, h, w)``: each map centred and scaled to unit length, flattened
+    ``(k, h*w)`` (so that a dot product is the spatial correlation), and which maps are constant."""
+    flat = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
+    centred = flat - flat.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(centred, axis=1)
+    constant = norms <= 1e-12 * np.maximum(np.abs(flat).max(axis=1, initial=0.0), 1.0)
+    unit = np.divide(centred, norms[:, None], out=np.zeros_like(centred), where=~constant[:, None])
+    return unit, constant
+
+
+def _near_copy(unit: np.ndarray, constant: np.ndarray, earlier, i: int) -> bool:
+    """Is map ``i`` a near-copy (r > DISTINCT_R, or both constant) of any of the maps ``earlier``?"""
+    earlier = list(earlier)
+    if not earlier:
+        return False
+    return bool(((unit[earlier] @ unit[i] > DISTINCT_R) | (constant[earlier] & constant[i])).any())
+
+
 def _distinct(activation: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
     """The first ``k`` channels of ``order`` that are not near-duplicates of an earlier pick (see
     :func:`top_channels`), topped up in ``order`` with skipped ones when too few are distinct."""
-    flat = activation.reshape(-1, activation.shape[-1]).astype(np.float64)
-    centred = flat - flat.mean(axis=0)
-    norms = np.linalg.norm(centred, axis=0)
-    constant = norms <= 1e-12 * np.maximum(np.abs(flat).max(axis=0), 1.0)
-    unit = np.divide(centred, norms, out=np.zeros_like(centred), where=~constant)
+    unit, constant = _unit_maps(np.moveaxis(activation, -1, 0))
     picked: list[int] = []
     for channel in order:
-        if picked:
-            r = unit[:, picked].T @ unit[:, channel]
-            duplicate = (r > DISTINCT_R) | (constant[picked] & constant[channel])
-            if duplicate.any():
-                continue
+        if _near_copy(unit, constant, picked, int(channel)):
+            continue
         picked.append(int(channel))
         if len(picked) == k:
             break
@@ -417,6 +429,14 @@ def _distinct(activation: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
         taken = set(picked)
         picked += [int(c) for c in order if c not in taken][: k - len(picked)]
     return np.asarray(picked, dtype=order.dtype)
+
+
+def distinct_count(maps: np.ndarray) -> int:
+    """How many of ``maps`` ``(k, h, w)``, in order, are not near-copies (as :func:`top_channels` judges them)
+    of an earlier one. The case figures print it under each activation panel, so that 16 near-copies do not
+    pass for 16 filters."""
+    unit, constant = _unit_maps(maps)
+    return sum(not _near_copy(unit, constant, range(i), i) for i in range(len(unit)))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from PIL import Image
 
 from ..models.inference import verdict
 from ..paths import atomic_path, save_figure_atomic
-from .engine import DISTINCT_R, STAGES, Explanation, top_channels
+from .engine import DISTINCT_R, STAGES, Explanation, distinct_count, top_channels
 
 CAM_CMAP = "jet"
 ACTIVATION_CMAP = "bwr"
@@ -341,7 +341,12 @@ def case_figure(
         ax.imshow(grid.rgb, interpolation="nearest")
         ax.set_title(PANEL_TITLES[stage], fontsize=9)
         h, w, c = activation.shape
-        ax.set_xlabel(f"{explanation.layer_names[stage]} · {h}x{w}x{c}", fontsize=7)
+        shown = len(grid.channels)
+        distinct = distinct_count(np.moveaxis(activation[..., grid.channels], -1, 0))
+        ax.set_xlabel(
+            f"{explanation.layer_names[stage]} · {h}x{w}x{c} · {distinct} of {shown} maps distinct",
+            fontsize=7,
+        )
         if scale == "panel":
             _add_colour_bar(fig, ax, ACTIVATION_CMAP, grid.vmin, grid.vmax, "activation")
 
