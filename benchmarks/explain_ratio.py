@@ -30,7 +30,8 @@ import time
 import keras
 import numpy as np
 
-from densenet_interp.explain.engine import FINAL, STAGES, Explainer, explainer_for, upsample
+from densenet_interp.explain.engine import FINAL, STAGES, Explainer, explainer_for
+from densenet_interp.explain.maps import upsample
 from densenet_interp.models.densenet import build_compact_densenet, build_densenet169
 from densenet_interp.paths import Layout, write_text_atomic
 from densenet_interp.profiles import get_profile

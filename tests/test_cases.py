@@ -142,8 +142,8 @@ def box_phantom(monkeypatch):
 
 
 def test_masks_follow_the_image_through_resize_and_augmentation(box_phantom):
+    from densenet_interp.data.augment import augment_for_display
     from densenet_interp.data.images import resize_square
-    from densenet_interp.data.pipeline import augment_for_display
 
     annotation = {"label": 1, "shape": (200, 160), "boxes": {"lesion": (0.2, 0.35, 0.6, 0.8)}}
     image = np.where(box_phantom(annotation, (200, 160))["lesion"], 250, 10).astype(np.uint8)

@@ -353,3 +353,177 @@ def test_per_abnormality_kind_counts_calls_per_kind():
     assert table.loc[(0, "normal"), "mean_probability"] == pytest.approx(0.35)
     with pytest.raises(ValueError, match="no phantom annotation"):
         ev.per_abnormality_kind(predictions, {"a.png": annotations["a.png"]})
+
+
+def test_paired_difference_matches_images_by_path_and_resamples_patients():
+    """A minus B on the images both models saw (matched by path, not row order), finite pairs only, optionally
+    restricted to some paths; the interval is the patient bootstrap of the per-image differences."""
+    a = pd.DataFrame(
+        {
+            "model_set": "A",
+            "path": ["p1", "p2", "p3", "p4", "p5"],
+            "patient": ["x", "x", "y", "z", "z"],
+            "v": [1.0, 2.0, 4.0, np.nan, 10.0],
+        }
+    )
+    b = pd.DataFrame(  # another row order, one image only B saw (p9), one only A saw (p5)
+        {
+            "model_set": "B",
+            "path": ["p4", "p3", "p9", "p2", "p1"],
+            "patient": ["z", "y", "w", "x", "x"],
+            "v": [0.0, 1.0, 5.0, 1.5, 0.0],
+        }  # fmt: skip
+    )
+    per_image = pd.concat([a, b], ignore_index=True)
+    out = stats.paired_difference(per_image, "v", "A", "B", n_boot=200, seed=3)
+    # pairs: p1 (1 - 0), p2 (2 - 1.5), p3 (4 - 1); p4 has a nan, p5 and p9 no partner
+    assert out["a"] == pytest.approx(7 / 3) and out["b"] == pytest.approx(2.5 / 3)
+    assert out["diff"] == pytest.approx((1.0 + 0.5 + 3.0) / 3)
+    assert (out["n_images"], out["n_patients"]) == (3, 2)
+    reversed_ = stats.paired_difference(per_image, "v", "B", "A", n_boot=200, seed=3)
+    assert reversed_["diff"] == pytest.approx(-out["diff"])  # the sign says which model is ahead
+    only = stats.paired_difference(per_image, "v", "A", "B", paths=["p3", "p4", "p9"], n_boot=200, seed=3)
+    assert (only["diff"], only["n_images"], only["n_patients"]) == (pytest.approx(3.0), 1, 1)
+    none = stats.paired_difference(per_image, "v", "A", "B", paths=["p9"], n_boot=200)
+    assert math.isnan(none["a"]) and math.isnan(none["diff"]) and none["n_images"] == 0
+
+
+def test_table1_markdown_is_exactly_the_papers_layout():
+    table = ev.table1({"wrist_random": predictions(seed=4)})
+    assert table["validation_accuracy"].dtype == float and table["cohens_kappa"].dtype == float
+    row = table.set_index("model_set").loc["wrist_random"]
+    acc, kappa, n = row["validation_accuracy"], row["cohens_kappa"], row["n_images"]
+    expected = (
+        "Table 1: Performance metrics for the different model sets (image level, validation images of each "
+        "model set's body parts, probability > 0.5 = abnormal)\n"
+        "\n"
+        "| Model Set | Validation Accuracy | Validation Accuracy (paper) | Cohen's Kappa Statistics "
+        "| Cohen's Kappa Statistics (paper) | Validation Images |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: |\n"
+        "| All Extremity Types (pre-trained) | n/a | 0.830 | n/a | 0.658 | 0 |\n"
+        "| Wrist-Only (pre-trained) | n/a | 0.862 | n/a | 0.717 | 0 |\n"
+        f"| Wrist-Only (random initialised) | {acc:.3f} | 0.778 | {kappa:.3f} | 0.539 | {n} |\n"
+        "| Finger-Only (pre-trained) | n/a | 0.766 | n/a | 0.622 | 0 |\n"
+        "\n"
+        "Ours: phantom MURA, profile 'mini'.\n"
+        "Paper: MURA v1.1 (real), DenseNet-169, ImageNet pre-training, 320x320, 32 epochs (its Table 1).\n"
+    )
+    assert ev.table1_markdown(table, "phantom MURA, profile 'mini'") == expected
+
+
+def test_per_body_part_passes_the_threshold_on():
+    frame = predictions(seed=7)
+    strict = ev.per_body_part(frame, threshold=0.8).set_index("body_part")
+    expected = ev.image_metrics(frame["label"], frame["probability"], threshold=0.8)
+    assert strict.loc["all", "accuracy"] == pytest.approx(expected["accuracy"])
+    assert (
+        strict.loc["all", "accuracy"] != ev.per_body_part(frame).set_index("body_part").loc["all", "accuracy"]
+    )
+
+
+def test_per_abnormality_kind_is_one_sorted_row_per_label_kind_and_visibility():
+    table = pd.DataFrame(
+        {
+            "path": ["a", "b", "c", "d", "e", "f"],
+            "body_part": ["XR_WRIST"] * 6,
+            "study_key": ["s1", "s1", "s2", "s3", "s3", "s4"],
+            "patient": ["p1", "p1", "p2", "p3", "p3", "p4"],
+            "label": [1, 1, 1, 0, 0, 1],
+            "probability": [0.5, 0.9, 0.7, 0.6, 0.1, 0.95],  # 0.5 is not above the threshold
+        }
+    )
+    lesion = [[[0, 0], [1, 0], [1, 1]]]
+    annotations = {
+        "a": {"kind": "fracture", "lesion": lesion},
+        "b": {"kind": "fracture", "lesion": []},  # its lesion is hidden in this view
+        "c": {"kind": "fracture", "lesion": lesion},
+        "d": {"kind": "normal", "lesion": []},
+        "e": {"kind": "normal"},
+        "f": {"kind": "hardware", "lesion": lesion},
+    }
+    out = ev.per_abnormality_kind({"wrist_pretrained": table}, annotations, threshold=0.5)
+    expected = pd.DataFrame(
+        {
+            "model_set": ["wrist_pretrained"] * 4,
+            "label": [0, 1, 1, 1],
+            "kind": ["normal", "fracture", "fracture", "hardware"],
+            "lesion_visible": [False, False, True, True],
+            "n": [2, 1, 2, 1],
+            "called_abnormal": [0.5, 1.0, 0.5, 1.0],
+            "mean_probability": [0.35, 0.9, 0.6, 0.95],
+        }
+    )
+    pd.testing.assert_frame_equal(out, expected)
+    at_09 = ev.per_abnormality_kind({"wrist_pretrained": table}, annotations, threshold=0.9)
+    assert at_09["called_abnormal"].tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_paired_difference_interval_is_the_patient_bootstrap_of_the_differences():
+    rng = np.random.default_rng(5)
+    n = 40
+    per_image = pd.DataFrame(
+        {
+            "model_set": ["A"] * n + ["B"] * n,
+            "path": [f"p{i}" for i in range(n)] * 2,
+            "patient": [f"x{i // 2}" for i in range(n)] * 2,
+            "v": np.concatenate([rng.normal(1.0, 1.0, n), rng.normal(0.0, 1.0, n)]),
+        }
+    )
+    out = stats.paired_difference(per_image, "v", "A", "B", n_boot=300, seed=4)
+    diffs = per_image["v"].to_numpy()[:n] - per_image["v"].to_numpy()[n:]
+    expected = stats.bootstrap_mean(diffs, per_image["patient"].to_numpy()[:n], 300, 4)
+    assert (out["diff"], out["diff_low"], out["diff_high"]) == pytest.approx(expected)
+    assert (
+        stats.paired_difference(per_image, "v", "A", "B", n_boot=300, seed=5)["diff_low"] != out["diff_low"]
+    )
+    assert stats.paired_difference(per_image, "v", "A", "B") == stats.paired_difference(
+        per_image, "v", "A", "B", n_boot=1000, seed=0
+    )
+
+
+def test_table1_extended_intervals_are_patient_bootstraps_with_the_given_draws():
+    frame = predictions(n_patients=12, seed=9)
+    row = ev.table1_extended({"wrist_pretrained": frame}, n_boot=150, seed=3).iloc[0]
+    for name, metric in (("accuracy", ev.accuracy), ("sensitivity", ev.sensitivity)):
+        expected = stats.bootstrap_ci(frame, metric, n_boot=150, seed=3, level=0.95, group="patient")
+        assert (row[f"{name}_low"], row[f"{name}_high"]) == pytest.approx(expected)
+    studies = ev.study_predictions(frame)
+    expected = stats.bootstrap_ci(studies, ev.cohen_kappa, n_boot=150, seed=3)
+    assert (row["study_kappa_low"], row["study_kappa_high"]) == pytest.approx(expected)
+    pd.testing.assert_frame_equal(
+        ev.table1_extended({"wrist_pretrained": frame}),
+        ev.table1_extended({"wrist_pretrained": frame}, 1000, 0),
+    )
+
+
+def test_check_predictions_says_which_file_only_when_it_knows_it(tmp_path):
+    frame = predictions(n_patients=3)
+    bad = frame.assign(probability=["high"] + frame["probability"].tolist()[1:])
+    with pytest.raises(ValueError, match="probability must be a number") as caught:
+        ev.check_predictions(bad)
+    assert type(caught.value) is ValueError  # no file to name: a plain ValueError
+    with pytest.raises(DataError, match="probability must be a number"):
+        ev.check_predictions(bad, tmp_path / "p.csv")
+
+
+def test_study_predictions_keep_the_studies_first_seen_order():
+    frame = predictions(n_patients=6, seed=2).iloc[::-1].reset_index(drop=True)  # study keys descending
+    studies = ev.study_predictions(frame)
+    assert studies["study_key"].tolist() == list(dict.fromkeys(frame["study_key"]))
+    assert studies["study_key"].tolist() != sorted(studies["study_key"])
+
+
+def test_a_class_that_is_absent_gives_nan_without_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the mean of no values would warn
+        assert math.isnan(ev.specificity([1, 1], [0.2, 0.9]))
+        assert math.isnan(ev.sensitivity([0, 0], [0.2, 0.9]))
+        assert math.isnan(ev.auroc([0, 0], [0.2, 0.9]))
+        assert math.isnan(ev.cohen_kappa([1, 1], [0.7, 0.9]))  # chance agreement 1: kappa undefined
+
+
+def test_metrics_read_an_object_column_as_numbers():
+    y, prob = np.array([0, 1, 1, 0], dtype=object), np.array([0.2, 0.9, 0.4, 0.6], dtype=object)
+    assert ev.accuracy(y, prob) == 0.5 and ev.auroc(y, prob) == 0.75

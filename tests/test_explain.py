@@ -18,8 +18,8 @@ from densenet_interp.explain.engine import (
     Explainer,
     explainer_for,
     iter_explanations,
-    top_channels,
 )
+from densenet_interp.explain.maps import top_channels
 from densenet_interp.explain.methods import METHODS, gradcam
 from densenet_interp.models.densenet import build_compact_densenet, stage_layer_names
 
@@ -149,7 +149,7 @@ def test_top_channels_ranks_by_mean_or_max():
 
 def test_distinct_skips_near_duplicate_maps_and_mean_keeps_the_papers_rule():
     """rank="distinct": the mean order, minus maps that correlate above DISTINCT_R with a map already picked."""
-    from densenet_interp.explain.engine import DISTINCT_R, RANKS
+    from densenet_interp.explain.maps import DISTINCT_R, RANKS
 
     ramp = np.linspace(0.0, 1.0, 64).reshape(8, 8)
     other = np.tile(np.linspace(1.0, 0.0, 8), (8, 1)) ** 3  # a different pattern, lower mean
@@ -195,7 +195,7 @@ def test_distinct_skips_near_duplicate_maps_and_mean_keeps_the_papers_rule():
 
 def test_the_cli_offers_the_engines_ranks():
     from densenet_interp.cli import build_parser
-    from densenet_interp.explain.engine import RANKS
+    from densenet_interp.explain.maps import RANKS
 
     explain = build_parser()._subparsers._group_actions[0].choices["explain"]
     rank = next(a for a in explain._actions if a.dest == "rank")
@@ -361,3 +361,51 @@ def test_registered_methods_give_maps_at_the_input_size(explainer, explanation):
         METHODS["random"](explainer, explanation, seed=3),
         np.random.default_rng(3).uniform(size=explanation.cam.shape).astype(np.float32),
     )
+
+
+def test_distinct_tops_up_with_just_enough_skipped_maps():
+    """Too few distinct maps: the best skipped ones fill up to k, and no more."""
+    rng = np.random.default_rng(1)
+    base = rng.random((8, 8))
+    copies = [base * (1.0 + 0.01 * i) + 5.0 - i for i in range(4)]  # four near-copies, mean order 0..3
+    other = rng.random((8, 8))  # one distinct map, the weakest by mean
+    activation = np.stack(copies + [other], axis=-1)
+    indices, maps = top_channels(activation, 3, "distinct")
+    assert indices.tolist() == [0, 4, 1] and maps.shape == (3, 8, 8)
+
+
+def test_a_map_is_constant_only_within_float_noise_of_its_own_scale():
+    """A map counts as constant when its spread is below 1e-12 of its own largest value (at least of 1): a faint
+    map beside a strong one keeps its shape, and two different faint maps are not copies."""
+    import warnings
+
+    from densenet_interp.explain.maps import _unit_maps, distinct_count
+
+    rng = np.random.default_rng(3)
+    faint_a, faint_b = rng.random((2, 6, 6)) * 1e-3
+    strong = rng.random((6, 6)) * 1e10
+    assert distinct_count(np.stack([faint_a, faint_b, strong])) == 3
+    edge = np.zeros((4, 1, 2))
+    edge[0, 0, 1] = 1.6e-12  # centred norm about 1.13e-12: just above the floor of 1e-12
+    edge[1, 0, 1] = 1.2e-12  # about 0.85e-12: below it
+    edge[2] = 1e6
+    edge[2, 0, 1] += 1e-6  # spread 0.7e-6 against a floor of 1e-6 at this scale
+    edge[3] = 1e6
+    edge[3, 0, 1] += 2e-6  # 1.4e-6: above it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # constant maps are not divided by their zero norm
+        unit, constant = _unit_maps(edge)
+    assert constant.tolist() == [False, True, True, False]
+    np.testing.assert_array_equal(unit[constant], 0.0)
+    np.testing.assert_allclose(np.linalg.norm(unit[~constant], axis=1), 1.0)
+
+
+def test_top_channels_default_to_the_papers_16_and_ties_keep_channel_order():
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 3, 40).astype(np.float32)  # 40 channels on three levels: many ties
+    activation = np.broadcast_to(levels, (4, 4, 40)).copy()
+    indices, _ = top_channels(activation)
+    assert len(indices) == 16
+    expected = [c for level in (2, 1, 0) for c in range(40) if levels[c] == level][:16]
+    assert indices.tolist() == expected  # within a level, the lower channel first
+    assert top_channels(activation, k=1)[0].tolist() == expected[:1]

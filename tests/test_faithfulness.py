@@ -8,7 +8,8 @@ import pytest
 
 from densenet_interp.data.images import to_model_input
 from densenet_interp.evaluate import faithfulness as fa
-from densenet_interp.explain.engine import Explainer, upsample
+from densenet_interp.explain.engine import Explainer
+from densenet_interp.explain.maps import upsample
 from densenet_interp.explain.methods import METHODS, gradcam
 from densenet_interp.profiles import PROFILES
 

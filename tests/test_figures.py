@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from densenet_interp.explain.engine import STAGES, top_channels
+from densenet_interp.explain.engine import STAGES
 from densenet_interp.explain.figures import (
     GAP_COLOUR,
     activation_grid,
@@ -18,6 +18,7 @@ from densenet_interp.explain.figures import (
     signed_range,
     write_case_files,
 )
+from densenet_interp.explain.maps import top_channels
 
 
 def test_overlay_cam_blends_jet_over_the_image():
@@ -239,7 +240,7 @@ def test_results_files_carry_their_data_label_and_the_same_figure_gives_the_same
 
 def test_each_activation_panel_says_how_many_of_its_maps_are_distinct(fake_explanation):
     """A panel of 16 near-copies must not pass for 16 filters: the caption counts the distinct ones."""
-    from densenet_interp.explain.figures import distinct_count
+    from densenet_interp.explain.maps import distinct_count
 
     ramp = np.linspace(0, 1, 64).reshape(8, 8)
     copies = np.stack([ramp * (1 + 0.01 * i) for i in range(5)])  # r = 1 with each other

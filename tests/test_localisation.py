@@ -384,3 +384,72 @@ def test_a_claim_on_fewer_patients_than_the_minimum_is_not_decided():
             claims[name].verdict.startswith("not testable")
             and "fewer than 5 patients" in claims[name].verdict
         )
+
+
+def test_enrichment_is_the_share_inside_over_the_area_share():
+    """Enrichment = (map mass inside / total mass) / (region area / image area); 1 means no preference."""
+    heat = np.zeros((4, 4))
+    heat[0, 0], heat[3, 3] = 3.0, 1.0  # 3/4 of the mass in the top-left pixel
+    corner = np.zeros((4, 4), bool)
+    corner[:2, :2] = True  # a quarter of the image
+    everywhere = np.ones((4, 4), bool)
+    out = measures.enrichment(heat, {"corner": corner, "all": everywhere, "empty": np.zeros((4, 4), bool)})
+    assert out == {
+        "corner": pytest.approx(3.0),
+        "all": pytest.approx(1.0),
+    }  # a region without pixels is left out
+    assert math.isnan(
+        measures.enrichment(np.zeros((4, 4)), {"corner": corner})["corner"]
+    )  # no mass: undefined
+    with pytest.raises(ValueError, match="shape"):
+        measures.enrichment(heat, {"corner": corner[:3]})
+
+
+def test_pointing_game_edges_one_pixel_of_tolerance_and_masks_given_as_numbers():
+    lesion = _box(10, 14, 10, 14)
+    cam = np.zeros((SIZE, SIZE))
+    cam[14, 12] = 1.0  # one pixel below the lesion
+    assert measures.pointing_game(cam, lesion, tolerance_px=1) == (1.0, pytest.approx(36 / SIZE**2))
+    assert measures.pointing_game(cam, lesion, tolerance_px=0)[0] == 0.0
+    cam[14, 12], cam[12, 12] = 0.0, 1.0  # inside
+    as_255 = lesion.astype(np.uint8) * 255  # a mask read from a PNG
+    assert measures.pointing_game(cam, as_255, tolerance_px=0) == (1.0, pytest.approx(lesion.mean()))
+    with pytest.raises(ValueError, match="tolerance_px"):
+        measures.pointing_game(cam, lesion, tolerance_px=1.5)
+    with pytest.raises(ValueError, match="2-D"):
+        measures.pointing_game(np.zeros((2, 4, 4)), np.zeros((2, 4, 4), bool), 0)
+
+
+def test_grid_tolerance_allows_a_one_cell_map_and_a_map_as_large_as_the_image():
+    assert measures.grid_tolerance(128, 1) == 128
+    assert measures.grid_tolerance(4, 4) == 1
+    with pytest.raises(ValueError, match="grid_size"):
+        measures.grid_tolerance(8, 0)
+
+
+def test_masks_given_as_numbers_count_as_their_nonzero_pixels():
+    cam = np.random.default_rng(0).random((SIZE, SIZE))
+    as_bool = _masks(lesion=_box(2, 9, 3, 20), anatomy=_box(0, 30, 0, 30))
+    as_255 = {name: mask.astype(np.uint8) * 255 for name, mask in as_bool.items()}
+    assert measures.mass_shares(cam, as_255) == pytest.approx(measures.mass_shares(cam, as_bool))
+
+
+def test_evidence_mass_is_float64_and_a_mass_below_float_noise_is_none():
+    assert measures.evidence_mass(np.ones((2, 2), np.float32), "positive").dtype == np.float64
+    masks = {"a": _box(0, 16, 0, 32), "b": _box(16, 32, 0, 32)}
+    tiny = np.full((SIZE, SIZE), 1e-13)  # a mean per pixel below 1e-12: float noise, not evidence
+    assert all(math.isnan(v) for v in measures.region_shares(tiny, masks).values())
+    assert measures.region_shares(np.full((SIZE, SIZE), 1e-11), masks) == pytest.approx({"a": 0.5, "b": 0.5})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0/0 on a map without mass
+        assert all(math.isnan(v) for v in measures.region_shares(np.zeros((SIZE, SIZE)), masks).values())
+
+
+def test_enrichment_sums_in_float64_whatever_the_maps_precision():
+    """Maps come as float32 (the engine's output); their shares are summed in float64, so a float32 map and the
+    same map in float64 give the same numbers, bit for bit."""
+    heat = np.random.default_rng(2).random((SIZE, SIZE)).astype(np.float32) * 1000
+    masks = {"a": _box(3, 20, 5, 29), "b": _box(0, 32, 0, 7)}
+    assert measures.enrichment(heat, masks) == measures.enrichment(heat.astype(np.float64), masks)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from densenet_interp.data import images, mura, pipeline
+from densenet_interp.data import augment, images, mura, pipeline
 from densenet_interp.errors import DataError
 
 
@@ -186,7 +186,7 @@ def test_flip_and_rotation_geometry():
     import tensorflow as tf
 
     pixels = np.random.default_rng(3).integers(0, 256, (3, 16, 16)).astype(np.float32)
-    transforms = pipeline._flip_rotate_transforms(
+    transforms = augment._flip_rotate_transforms(
         tf.constant([1.0, 0.0, 1.0]), tf.constant([0.0, math.pi / 2, math.pi / 2]), 16.0, 16.0
     )
     out = tf.raw_ops.ImageProjectiveTransformV3(
@@ -214,7 +214,7 @@ def test_augmentation_flips_about_half_and_keeps_rotations_within_bounds():
     size = 41
     dot = np.zeros((n, size, size), np.float32)
     dot[:, 20, 35] = 255.0
-    out = pipeline.augment_batch(dot, tf.constant([0, 0], tf.int64), 30.0).numpy()
+    out = augment.augment_batch(dot, tf.constant([0, 0], tf.int64), 30.0).numpy()
     for image in out:
         y, x = np.unravel_index(np.argmax(image), image.shape)
         assert abs(y - 20) <= math.tan(math.radians(30)) * abs(x - 20) + 1.5
@@ -224,12 +224,12 @@ def test_augment_for_display_is_the_training_augmentation():
     import tensorflow as tf
 
     image = np.random.default_rng(4).integers(0, 256, (24, 32)).astype(np.uint8)
-    shown = pipeline.augment_for_display(image, seed=9)
+    shown = augment.augment_for_display(image, seed=9)
     assert shown.dtype == np.uint8 and shown.shape == image.shape
-    np.testing.assert_array_equal(shown, pipeline.augment_for_display(image, seed=9))
-    assert not np.array_equal(shown, pipeline.augment_for_display(image, seed=10))
+    np.testing.assert_array_equal(shown, augment.augment_for_display(image, seed=9))
+    assert not np.array_equal(shown, augment.augment_for_display(image, seed=10))
     batch_seed = tf.random.experimental.stateless_fold_in(tf.constant([9, 0], tf.int64), 0)
-    expected = pipeline.augment_batch(image[None].astype(np.float32), batch_seed, 30.0)[0].numpy()
+    expected = augment.augment_batch(image[None].astype(np.float32), batch_seed, 30.0)[0].numpy()
     np.testing.assert_array_equal(shown, np.clip(np.rint(expected), 0, 255).astype(np.uint8))
 
 
@@ -263,7 +263,7 @@ def test_the_flip_on_its_own_mirrors_about_half_of_the_images():
     pattern = np.zeros((24, 24), np.float32)
     pattern[4:20, 2:6] = 255.0  # a bar near the left edge: its mirror image is at the right edge
     images = np.repeat(pattern[np.newaxis], n, axis=0)
-    out = np.rint(pipeline.augment_batch(images, tf.constant([3, 1], tf.int64), 0.0).numpy())
+    out = np.rint(augment.augment_batch(images, tf.constant([3, 1], tf.int64), 0.0).numpy())
     assert 0.4 < _mirrored_share(images, out) < 0.6
 
 
@@ -275,7 +275,7 @@ def test_the_rotation_on_its_own_turns_within_the_bound_and_uses_it():
     n, size = 400, 81
     dot = np.zeros((n, size, size), np.float32)
     dot[:, 40, 75] = 255.0  # on the horizontal axis through the centre, 35 px to the right
-    out = pipeline.augment_batch(dot, tf.constant([5, 9], tf.int64), 30.0).numpy()
+    out = augment.augment_batch(dot, tf.constant([5, 9], tf.int64), 30.0).numpy()
     angles, mirrored = [], []
     for image in out:
         y, x = np.unravel_index(np.argmax(image), image.shape)
@@ -286,3 +286,47 @@ def test_the_rotation_on_its_own_turns_within_the_bound_and_uses_it():
     for group in (angles[mirrored], angles[~mirrored]):  # each way round, both senses of rotation occur
         assert len(group) > n / 4
         assert np.abs(group).max() > 25 and (group > 10).mean() > 0.2 and (group < -10).mean() > 0.2
+
+
+def test_augment_for_display_passes_the_rotation_on_and_refuses_what_is_not_one_grey_image():
+    """With rotation off, the panel shows the input or its mirror image, exactly: the bound is passed on."""
+    image = np.random.default_rng(6).integers(0, 256, (12, 10)).astype(np.uint8)
+    shown = [augment.augment_for_display(image, seed=s, rotation_degrees=0.0) for s in range(12)]
+    assert all(np.array_equal(s, image) or np.array_equal(s, image[:, ::-1]) for s in shown)
+    assert any(np.array_equal(s, image[:, ::-1]) for s in shown) and any(
+        np.array_equal(s, image) for s in shown
+    )
+    assert augment.augment_for_display(np.full((1, 1), 7, np.uint8), seed=0, rotation_degrees=0.0).item() == 7
+    for bad in (image.astype(np.float32), np.zeros((4, 4, 3), np.uint8), np.zeros((0, 5), np.uint8)):
+        with pytest.raises(ValueError, match="expected a uint8 image"):
+            augment.augment_for_display(bad, seed=0)
+
+
+def test_each_image_turns_by_its_drawn_angle_and_uncovered_corners_are_black():
+    """Image b of a batch draws row b of one stateless_uniform([B, 2]): mirrored if u0 < 0.5, then turned by
+    (2 u1 - 1) * 30 degrees (counter-clockwise as shown, as np.rot90). Checked on the sub-pixel centroid of a dot
+    190 px from the centre, so a bound off by half a percent shows. A uint8 batch gives the same floats."""
+    import tensorflow as tf
+
+    n, size, centre, radius = 8, 401, 200, 190
+    dots = np.zeros((n, size, size), np.float32)
+    dots[:, centre, centre + radius] = 255.0
+    seed = tf.constant([11, 4], tf.int64)
+    out = augment.augment_batch(dots, seed, 30.0).numpy()
+    draws = tf.random.stateless_uniform([n, 2], seed=seed).numpy()
+    for image, (u0, u1) in zip(out, draws, strict=True):
+        dx = -radius if u0 < 0.5 else radius
+        theta = math.radians((2 * u1 - 1) * 30.0)
+        expected = (centre - dx * math.sin(theta), centre + dx * math.cos(theta))  # (row, column)
+        rows, cols = np.nonzero(image)
+        weights = image[rows, cols]
+        found = (np.sum(rows * weights) / weights.sum(), np.sum(cols * weights) / weights.sum())
+        assert found == pytest.approx(expected, abs=0.15)
+    assert np.abs((2 * draws[:, 1] - 1) * 30).max() > 15  # the check covers large angles
+    grey = np.full((n, 32, 32), 200.0, np.float32)
+    turned = augment.augment_batch(grey, seed, 30.0).numpy()
+    big = np.abs((2 * draws[:, 1] - 1) * 30) > 10
+    assert (turned[big][:, 0, 0] == 0.0).all()  # corners no image covers: black, a radiograph's background
+    as_uint8 = augment.augment_batch(grey.astype(np.uint8), seed, 30.0)
+    assert as_uint8.dtype == tf.float32
+    np.testing.assert_array_equal(as_uint8.numpy(), turned)

@@ -78,3 +78,20 @@ def test_every_committed_figure_and_table_names_its_data():
     results = Path(__file__).resolve().parents[1] / "results" / "mini"
     assert len(list((results / "figures").glob("*.png"))) >= 12
     assert unlabelled_files(results, "mini") == []
+
+
+def test_the_mutants_ledger_names_only_mutants_of_the_tested_modules_each_with_a_reason():
+    """tests/MUTANTS.md: every survivor judged equivalent is a mutant of a module `make mutants` mutates, listed
+    once, with its reason (tests/mutation.py reads this table; a wrong row would silently raise the score)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mutation", ROOT / "tests" / "mutation.py")
+    mutation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mutation)
+    ledger = mutation.equivalent()
+    rows = [line for line in (ROOT / "tests" / "MUTANTS.md").read_text().splitlines() if "__mutmut_" in line]
+    assert len(rows) == len(ledger) > 0  # no row lost to a malformed line, no duplicates
+    modules = {"densenet_interp." + m.removesuffix(".py").replace("/", ".") for m in mutation.MODULES}
+    for name, reason in ledger.items():
+        assert name.split(".x_")[0] in modules, name
+        assert len(reason) > 20 and "as above" not in reason, name

@@ -23,7 +23,7 @@ import pytest
 from densenet_interp import cli
 from densenet_interp.errors import ModelFileError
 from densenet_interp.models import densenet as models
-from densenet_interp.models import training
+from densenet_interp.models import schedule, training
 from densenet_interp.models.weights import save_backbone_weights
 from densenet_interp.paths import RunFiles
 from densenet_interp.profiles import PROFILES, get_model_set
@@ -118,18 +118,18 @@ def _assert_same_run(first: Path, second: Path) -> None:
 # ------------------------------------------------------------------------------------------------- the recipe
 def test_learning_rate_schedule_of_the_paper():
     profile = dataclasses.replace(PROFILES["paper"], epochs=32, learning_rate=1e-4)
-    rates = [training.learning_rate_at(epoch, profile) for epoch in range(32)]
+    rates = [schedule.learning_rate_at(epoch, profile) for epoch in range(32)]
     expected = [1e-4] * 8 + [1e-5] * 8 + [2e-6] * 8 + [1e-6] * 8
     np.testing.assert_allclose(rates, expected, rtol=1e-12)
     short = dataclasses.replace(PROFILES["paper"], epochs=8, learning_rate=1e-3)
-    rates = [training.learning_rate_at(epoch, short) for epoch in range(8)]
+    rates = [schedule.learning_rate_at(epoch, short) for epoch in range(8)]
     np.testing.assert_allclose(rates, [1e-3, 1e-3, 1e-4, 1e-4, 2e-5, 2e-5, 1e-5, 1e-5], rtol=1e-12)
     # mini keeps the paper's divisors but drops later (50/75/87.5 %): its small model still underfits at 25 %
     late = dataclasses.replace(PROFILES["mini"], epochs=8, learning_rate=1e-3)
-    rates = [training.learning_rate_at(epoch, late) for epoch in range(8)]
+    rates = [schedule.learning_rate_at(epoch, late) for epoch in range(8)]
     np.testing.assert_allclose(rates, [1e-3] * 4 + [1e-4, 1e-4, 2e-5, 1e-5], rtol=1e-12)
     with pytest.raises(ValueError, match="epoch must be a non-negative integer"):
-        training.learning_rate_at(-1, profile)
+        schedule.learning_rate_at(-1, profile)
 
 
 def test_selection_rule_least_train_validation_gap():
@@ -141,9 +141,9 @@ def test_selection_rule_least_train_validation_gap():
             "val_loss": [0.70, 0.60, 0.50, 0.55],
         }
     )
-    assert training.select_epochs(history) == (4, 3)  # tie on the gap: the lower validation loss wins
+    assert schedule.select_epochs(history) == (4, 3)  # tie on the gap: the lower validation loss wins
     history.loc[3, "val_loss"] = 0.60
-    assert training.select_epochs(history) == (2, 3)  # full tie: the earlier epoch
+    assert schedule.select_epochs(history) == (2, 3)  # full tie: the earlier epoch
 
 
 def test_selection_skips_epochs_that_do_not_beat_the_majority_class():
@@ -155,13 +155,14 @@ def test_selection_skips_epochs_that_do_not_beat_the_majority_class():
             "val_loss": [0.69, 0.55, 0.50],
         }
     )
-    assert training.majority_rate([0, 0, 0, 1, 1]) == pytest.approx(0.6)
-    assert training.select_epochs(history) == (1, 3)  # the paper's rule alone picks the untrained epoch
-    assert training.select_epochs(history, val_majority=0.62) == (2, 3)
-    assert training.select_epochs(history, val_majority=0.95) == (1, 3)  # none beats it: all epochs compete
+    assert schedule.majority_rate([0, 0, 0, 1, 1]) == pytest.approx(0.6)
+    assert schedule.select_epochs(history) == (1, 3)  # the paper's rule alone picks the untrained epoch
+    assert schedule.select_epochs(history, val_majority=0.62) == (2, 3)
+    assert schedule.select_epochs(history, val_majority=0.95) == (1, 3)  # none beats it: all epochs compete
 
 
 # ----------------------------------------------------------------------------------------------- a finished run
+@pytest.mark.trains
 def test_run_writes_model_card_history_checkpoints(run_a):
     out, card, lines = run_a
     assert CARD_KEYS <= set(card)
@@ -172,7 +173,7 @@ def test_run_writes_model_card_history_checkpoints(run_a):
     history = pd.read_csv(out / "history.csv")
     assert list(history.columns) == training.HISTORY_COLUMNS and list(history["epoch"]) == [1, 2, 3]
     np.testing.assert_allclose(history["learning_rate"], [1e-3, 1e-4, 2e-5])
-    selected = training.select_epochs(history, card["val_majority_rate"])
+    selected = schedule.select_epochs(history, card["val_majority_rate"])
     assert selected == (card["selected_epoch"], card["best_val_loss_epoch"])
     assert sum(line.startswith("epoch ") for line in lines) == 3
     assert (out / "checkpoints" / "resume.npz").is_file() and list((out / "tensorboard").glob("events.*"))
@@ -182,6 +183,7 @@ def test_run_writes_model_card_history_checkpoints(run_a):
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.trains
 def test_finished_run_is_never_retrained(run_a, data, monkeypatch):
     out, card, _ = run_a
 
@@ -195,6 +197,7 @@ def test_finished_run_is_never_retrained(run_a, data, monkeypatch):
     )
 
 
+@pytest.mark.trains
 def test_two_runs_are_identical(run_a, data):
     out = data["base"] / "run_b"
     training.train_model_set(
@@ -203,6 +206,7 @@ def test_two_runs_are_identical(run_a, data):
     _assert_same_run(run_a[0], out)
 
 
+@pytest.mark.trains
 def test_checkpoint_of_another_configuration_is_refused(run_a, data, tmp_path):
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     shutil.copy(run_a[0] / "checkpoints" / "resume.npz", tmp_path / "run" / "checkpoints" / "resume.npz")
@@ -213,6 +217,7 @@ def test_checkpoint_of_another_configuration_is_refused(run_a, data, tmp_path):
                                  cache_dir=data["cache"], log=lambda _: None)  # fmt: skip
 
 
+@pytest.mark.trains
 def test_a_truncated_or_damaged_checkpoint_is_one_line_naming_it(run_a, data, tmp_path):
     """A ModelFileError naming the file (the CLI prints it as one line), not a zipfile/numpy traceback."""
     whole = (run_a[0] / "checkpoints" / "resume.npz").read_bytes()
@@ -297,6 +302,7 @@ def test_mirrored_strategy_over_two_logical_cpus(data):
 
 
 # -------------------------------------------------------------------------------------- initialisation and CLI
+@pytest.mark.trains
 def test_pretrained_set_starts_from_standin_weights(data, tmp_path):
     backbone = models.build_compact_densenet(
         PROFILE.blocks, PROFILE.growth_rate, PROFILE.image_size, include_top=False
@@ -326,8 +332,12 @@ def test_cli_missing_data_folder_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1
     assert "densenet-interp train: error:" in err and str(tmp_path / "nowhere") in err
+    status = cli.main(["train", "all", "--profile", "tiny", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "with 'all' each set goes to its own folder" in err
 
 
+@pytest.mark.trains
 def test_cli_reports_a_finished_run(run_a, capsys):
     out = run_a[0]
     assert (
@@ -339,6 +349,7 @@ def test_cli_reports_a_finished_run(run_a, capsys):
     assert "already trained" in capsys.readouterr().out
 
 
+@pytest.mark.trains
 def test_plot_history_marks_both_epochs(run_a):
     out, card, _ = run_a
     fig = training.plot_history(pd.read_csv(out / "history.csv"), card)
@@ -355,7 +366,7 @@ def test_selection_rule_uses_the_absolute_gap():
             "val_loss": [0.50, 0.60, 0.65],
         }
     )
-    assert training.select_epochs(history) == (2, 1)
+    assert schedule.select_epochs(history) == (2, 1)
 
 
 def test_pruning_keeps_the_selected_the_least_loss_and_the_last_epoch(tmp_path):
@@ -383,3 +394,64 @@ def test_every_profile_names_the_epoch_rule_among_its_departures():
 
     assert all(EPOCH_RULE_DEPARTURE in profile.departures for profile in PROFILES.values())
     assert "majority-class" in EPOCH_RULE_DEPARTURE
+
+
+def test_the_kept_epochs_follow_the_selection_with_its_majority_filter():
+    """Pruning keeps what selection may still pick: the selected epoch under the majority-class filter (not the
+    paper's rule alone), the least-validation-loss epoch, and the last epoch."""
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3, 4, 5],
+            "accuracy": [0.60, 0.70, 0.90, 0.95, 0.97],
+            "val_accuracy": [0.60, 0.72, 0.80, 0.78, 0.70],
+            "val_loss": [0.70, 0.60, 0.40, 0.50, 0.65],
+        }
+    )  # the paper's rule alone: epoch 1 (no gap, nothing learnt); beating a majority rate of 0.65: epoch 2
+    assert schedule.select_epochs(history) == (1, 3)
+    assert schedule.select_epochs(history, 0.65) == (2, 3)
+    assert schedule.epochs_to_keep(history, 0.65) == {2, 3, 5}
+    assert schedule.epochs_to_keep(history) == {1, 3, 5}
+    assert schedule.epochs_to_keep(history.iloc[:0]) == set()
+
+
+@pytest.mark.trains
+def test_a_damaged_model_file_is_named_and_rebuilt_from_the_checkpoints(run_a, data, tmp_path):
+    """`make` runs `train --verify` before evaluation: a truncated model.keras is named in one line and rebuilt
+    from the run's checkpoints, with the same weights, training no epoch again; a sound one is left alone."""
+    run = tmp_path / "run"
+    shutil.copytree(run_a[0], run)
+    model = run / "model.keras"
+    sound = model.read_bytes()
+    lines = []
+    training.train_model_set(PROFILE, "wrist_random", data["mura"], run, cache_dir=data["cache"],
+                             log=lines.append, verify=True)  # fmt: skip
+    assert lines == [] and model.read_bytes() == sound
+    model.write_bytes(sound[: len(sound) // 2])
+    training.train_model_set(PROFILE, "wrist_random", data["mura"], run, cache_dir=data["cache"],
+                             log=lines.append, verify=True)  # fmt: skip
+    assert (
+        lines[0]
+        == f"{model}: not a .keras model (not a zip archive); expected a .keras file; rebuilding it from its checkpoints"
+    )
+    assert not any(line.startswith("epoch ") for line in lines)  # no epoch trained again
+    rebuilt = models.load_model(model)
+    original = models.load_model(run_a[0] / "model.keras")
+    for x, y in zip(rebuilt.get_weights(), original.get_weights(), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_the_majority_rate_and_an_epoch_that_only_equals_it():
+    """An epoch whose validation accuracy equals the majority-class rate has not beaten it: if no epoch does
+    better, every epoch competes (the paper's rule alone)."""
+    assert schedule.majority_rate([1]) == 1.0 and schedule.majority_rate([]) == 0.0
+    assert schedule.majority_rate([[0], [1], [1]]) == pytest.approx(2 / 3)
+    history = pd.DataFrame(
+        {"epoch": [1, 2], "accuracy": [0.6, 0.9], "val_accuracy": [0.6, 0.6], "val_loss": [0.7, 0.6]}
+    )
+    assert schedule.select_epochs(history, val_majority=0.6) == (1, 2)
+
+
+def test_a_schedule_with_unmatched_drops_is_refused():
+    broken = dataclasses.replace(PROFILE, lr_drop_divisors=PROFILE.lr_drop_divisors[:-1])
+    with pytest.raises(ValueError):
+        schedule.learning_rate_at(0, broken)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from densenet_interp.app.widgets import Explorer, default_gallery
-from densenet_interp.explain.engine import top_channels
+from densenet_interp.explain.maps import top_channels
 
 
 def radiograph(seed: int, shape=(90, 70)) -> np.ndarray:

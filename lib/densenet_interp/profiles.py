@@ -97,7 +97,7 @@ EPOCH_RULE_DEPARTURE = (
     "(the paper's rule alone, the smallest train-validation gap, can pick an epoch that predicts one class for "
     "every image, which shows no gap)"
 )
-"""The one departure every profile shares, the paper's included (see models/training.select_epochs)."""
+"""The one departure every profile shares, the paper's included (see models/schedule.select_epochs)."""
 
 PROFILES: dict[str, Profile] = {
     p.name: p

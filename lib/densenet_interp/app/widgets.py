@@ -26,8 +26,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import UserFacingError
 from ..explain import methods
-from ..explain.engine import RANKS, STAGES, ActivationCache, explainer_for
+from ..explain.engine import STAGES, ActivationCache, explainer_for
 from ..explain.figures import ACTIVATION_CMAP, activation_grid, colour_table, overlay_cam
+from ..explain.maps import RANKS
 from ..models.inference import verdict
 
 PANEL = 256  # px of each of the two panels

@@ -287,7 +287,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=16, help="channels per activation panel (default 16)")
     p.add_argument(
         "--rank",
-        choices=("distinct", "mean", "max"),  # explain.engine.RANKS (not imported: it loads TensorFlow)
+        choices=("distinct", "mean", "max"),  # explain.maps.RANKS (not imported: it loads TensorFlow)
         default="distinct",
         help="how the shown channels are picked: by mean activation skipping near-duplicate maps (distinct, the "
         "default), by mean alone (the paper's rule) or by maximum",

@@ -30,7 +30,6 @@ evaluation tables) does not load it.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -43,9 +42,9 @@ import pandas as pd
 from ..errors import DataError
 from ..paths import atomic_path, exclusive, write_csv_atomic
 from . import images as image_io
+from .augment import DEFAULT_ROTATION_DEGREES, augment_batch, epoch_seed
 from .mura import fingerprint
 
-DEFAULT_ROTATION_DEGREES = 30.0  # paper, section 3
 CACHE_COLUMNS = ["path", "abs_path", "bytes", "mtime_ns"]
 
 
@@ -279,7 +278,7 @@ def make_dataset(
     ``images_u8``: ``uint8 (N, S, S)``, a NumPy array or (for repeated epochs) :func:`to_pixel_tensor`'s result.
     Training (``training=True``): the images come in a random order that depends only on ``(seed, epoch)``
     (pass each epoch's number to reshuffle; a resumed run passes the same numbers and gets the same order),
-    and each batch is augmented by :func:`augment_batch` with a seed derived from ``(seed, epoch, batch)``.
+    and each batch is augmented by :func:`~densenet_interp.data.augment.augment_batch` with a seed derived from ``(seed, epoch, batch)``.
     Evaluation (``training=False``): index order, no augmentation. The last batch may be smaller than
     ``batch_size``. The grey image is repeated into three channels, as the models expect.
     """
@@ -292,88 +291,18 @@ def make_dataset(
     n = int(pixels.shape[0])
     targets = tf.constant(labels)
     if training:
-        order = tf.argsort(tf.random.stateless_uniform([n], seed=_epoch_seed(seed, epoch)))
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=epoch_seed(seed, epoch)))
     else:
         order = tf.range(n)
     batches = tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64)).batch(int(batch_size)).enumerate()
-    epoch_seed = _epoch_seed(seed, epoch)
+    batch_seeds = epoch_seed(seed, epoch)
     degrees = float(rotation_degrees)
 
     def load(batch_number, rows):
         x = tf.cast(tf.gather(pixels, rows), tf.float32)
         if training:
-            x = augment_batch(x, tf.random.experimental.stateless_fold_in(epoch_seed, batch_number), degrees)
+            x = augment_batch(x, tf.random.experimental.stateless_fold_in(batch_seeds, batch_number), degrees)
         return tf.repeat(x[..., tf.newaxis], 3, axis=-1), tf.gather(targets, rows)
 
     dataset = batches.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def _epoch_seed(seed: int, epoch: int):
-    import tensorflow as tf
-
-    return tf.constant([int(seed), int(epoch)], dtype=tf.int64)
-
-
-def augment_batch(images, seed, rotation_degrees: float = DEFAULT_ROTATION_DEGREES):
-    """Randomly flip left-right (p = 0.5) and rotate by up to +-``rotation_degrees`` a float32 ``(B, H, W)``
-    batch, in one bilinear resampling; uncovered corners are filled with black (a radiograph's background).
-
-    ``seed`` is a stateless seed (shape ``[2]``); image ``b`` of the batch draws row ``b`` of one
-    ``stateless_uniform([B, 2])``, so it gets the same flip and angle whatever the batch size.
-    """
-    import tensorflow as tf
-
-    images = tf.convert_to_tensor(images, dtype=tf.float32)
-    shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    draws = tf.random.stateless_uniform(tf.stack([batch, 2]), seed=seed)
-    flip = tf.cast(draws[:, 0] < 0.5, tf.float32)
-    angle = (2.0 * draws[:, 1] - 1.0) * (float(rotation_degrees) * math.pi / 180.0)
-    transforms = _flip_rotate_transforms(flip, angle, tf.cast(height, tf.float32), tf.cast(width, tf.float32))
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images[..., tf.newaxis],
-        transforms=transforms,
-        output_shape=tf.stack([height, width]),
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )
-    return out[..., 0]
-
-
-def _flip_rotate_transforms(flip, angle, height, width):
-    """Projective transforms ``(B, 8)`` mapping output pixels to input pixels: rotation by ``angle`` about
-    the centre, then (where ``flip`` is 1) mirrored left-right; the rotation matrix is keras' RandomRotation's.
-    """
-    import tensorflow as tf
-
-    cos, sin = tf.cos(angle), tf.sin(angle)
-    x_offset = ((width - 1) - (cos * (width - 1) - sin * (height - 1))) / 2.0
-    y_offset = ((height - 1) - (sin * (width - 1) + cos * (height - 1))) / 2.0
-    sign = 1.0 - 2.0 * flip  # -1 mirrors: x_in = (W - 1) - x_rotated
-    zeros = tf.zeros_like(angle)
-    return tf.stack(
-        [sign * cos, -sign * sin, flip * (width - 1) + sign * x_offset, sin, cos, y_offset, zeros, zeros],
-        axis=1,
-    )
-
-
-def augment_for_display(
-    image_u8: np.ndarray, seed: int, rotation_degrees: float = DEFAULT_ROTATION_DEGREES
-) -> np.ndarray:
-    """The training augmentation (:func:`augment_batch`) applied to one ``uint8 (H, W)`` image, as ``uint8``.
-
-    This is the "(a) augmented input" panel of the paper's case figures: the same flip-and-rotate the model
-    sees in training, drawn from ``seed`` (the first image of batch 0 of epoch 0 for that seed).
-    """
-    import tensorflow as tf
-
-    image_u8 = np.asarray(image_u8)
-    if image_u8.dtype != np.uint8 or image_u8.ndim != 2 or image_u8.size == 0:
-        raise ValueError(
-            f"expected a uint8 image (H, W), got {image_u8.dtype} array of shape {image_u8.shape}"
-        )
-    batch_seed = tf.random.experimental.stateless_fold_in(_epoch_seed(seed, 0), 0)
-    out = augment_batch(image_u8[np.newaxis].astype(np.float32), batch_seed, rotation_degrees)[0]
-    return np.clip(np.rint(out.numpy()), 0, 255).astype(np.uint8)

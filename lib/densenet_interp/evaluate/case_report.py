@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image
 
 from ..explain.cases import Case, aligned_masks
-from ..explain.engine import STAGES, top_channels
+from ..explain.engine import STAGES
+from ..explain.maps import top_channels
 from ..models.inference import is_abnormal, verdict
 from ..phantom.masks import REGIONS
 from .measures import enrichment, evidence_mass

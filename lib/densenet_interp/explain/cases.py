@@ -249,7 +249,7 @@ def aligned_masks(
 
     ``image_shape`` is the rendered image's ``(H, W)``. The crop is ``crop_box`` if given; for a case with
     ``crop_frame`` and no box, the box is found again (:func:`_replayed_crop_box`). The
-    augmentation is :func:`pipeline.augment_for_display` with ``augmented_seed`` (stateless: the same flip and
+    augmentation is :func:`~densenet_interp.data.augment.augment_for_display` with ``augmented_seed`` (stateless: the same flip and
     rotation as the image). Returns boolean ``(S, S)`` masks for the regions present, plus ``background``.
     """
     from ..phantom import masks_for
@@ -264,7 +264,7 @@ def aligned_masks(
         masks = {name: mask[top:bottom, left:right] for name, mask in masks.items()}
     masks = {name: resize_mask(mask, image_size) for name, mask in masks.items()}
     if augmented_seed is not None:
-        from ..data.pipeline import augment_for_display
+        from ..data.augment import augment_for_display
 
         masks = {
             name: augment_for_display(mask.astype(np.uint8) * 255, seed=augmented_seed) > 127

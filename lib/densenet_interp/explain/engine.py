@@ -44,6 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import ModelFileError
+from .maps import class_activation_map
 
 STAGES = ("initial_conv", "block1", "block2", "block3", "block4")
 """The activation panels (c)-(g) of the paper's case figures, in order."""
@@ -53,15 +54,6 @@ FINAL = "final"
 
 LAYER_SETS = ("stages", "all")
 """What an :class:`Explainer` captures: the five :data:`STAGES` and the final maps, or every 4-D layer."""
-
-RANKS = ("distinct", "mean", "max")
-"""How :func:`top_channels` picks channels: by mean activation over space, skipping near-duplicates of a map
-already picked (``"distinct"``, what the figures show); by mean alone (``"mean"``, the paper's rule); by maximum."""
-
-DISTINCT_R = 0.9
-"""For ``rank="distinct"``: a map whose spatial correlation with a higher-ranked picked map exceeds this is a
-near-duplicate and is skipped. At ``conv1_relu`` the paper's rule picks maps with a median correlation of about
-0.94 with each other (many copies of the same edge map); this threshold lets 16 different filters through."""
 
 HEAD = "predictions"
 TARGETS = ("logit", "probability")
@@ -163,14 +155,6 @@ def _check_batch(batch, size: int) -> np.ndarray:
     return array
 
 
-def upsample(maps: np.ndarray | tf.Tensor, size: int) -> np.ndarray:
-    """Bilinear upsampling of ``(N, h, w)`` maps to ``(N, size, size)`` (``tf.image.resize``, half-pixel)."""
-    resized = tf.image.resize(
-        tf.convert_to_tensor(maps, tf.float32)[..., tf.newaxis], (size, size), "bilinear"
-    )
-    return resized[..., 0].numpy()
-
-
 # ----------------------------------------------------------------------------------------------------------
 # The one result type
 # ----------------------------------------------------------------------------------------------------------
@@ -262,15 +246,14 @@ class Explainer:
     def _graph(self, batch: tf.Tensor) -> dict:
         """The traced explanation: one call of ``multi_model``, then CAM and logit from its outputs.
 
-        This is the one place the CAM is computed (``tf.tensordot`` of the final maps with the head's kernel,
-        bilinear ``tf.image.resize`` to the input size).
+        The CAM itself is :func:`densenet_interp.explain.maps.class_activation_map` of the final maps and the
+        head's kernel.
         """
         out = self.multi_model(batch, training=False)
         final = out["activations"][self.layer_names[FINAL]]
-        kernel = tf.convert_to_tensor(self.head.kernel)
-        cam_lowres = tf.tensordot(final, kernel[:, 0], axes=[[3], [0]])
-        size = (self.input_size, self.input_size)
-        cam = tf.image.resize(cam_lowres[..., tf.newaxis], size, method="bilinear")[..., 0]
+        cam_lowres, cam = class_activation_map(
+            final, tf.convert_to_tensor(self.head.kernel)[:, 0], self.input_size
+        )
         return {**out, "logit": self._logit(out["pooled"]), "cam_lowres": cam_lowres, "cam": cam}
 
     def explain(self, batch: np.ndarray) -> Explanation:
@@ -366,77 +349,6 @@ def iter_explanations(
     while chunk := list(itertools.islice(images, batch_size)):
         yield start, explainer.explain(to_model_input(np.stack(chunk)))
         start += len(chunk)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Channel selection (the paper's "top 16 most activated feature maps")
-# ----------------------------------------------------------------------------------------------------------
-def top_channels(activation: np.ndarray, k: int = 16, rank: str = "mean") -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` most activated channels of one image's activation ``(h, w, c)``.
-
-    Channels are ranked by their mean over space (``rank="mean"``, the default and the paper's rule: a channel
-    that is strong over a region beats one with a single hot pixel) or by their maximum (``rank="max"``); ties
-    keep channel order. ``rank="distinct"`` walks the ``"mean"`` order and skips a channel whose map correlates
-    above :data:`DISTINCT_R` with one already picked (two constant maps count as duplicates); if fewer than ``k``
-    distinct maps exist, the best skipped ones fill the rest, so ``k`` maps always come back.
-    Returns ``(indices (k,), maps (k, h, w))``, most activated first; ``k`` is capped at ``c``.
-    """
-    activation = np.asarray(activation)
-    if activation.ndim != 3:
-        raise ValueError(f"expected one image's activation of shape (h, w, c), got shape {activation.shape}")
-    if rank not in RANKS:
-        raise ValueError(f"rank must be one of {RANKS}, got {rank!r}")
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    k = min(int(k), activation.shape[-1])
-    scores = activation.max(axis=(0, 1)) if rank == "max" else activation.mean(axis=(0, 1))
-    order = np.argsort(-scores, kind="stable")
-    indices = order[:k] if rank != "distinct" else _distinct(activation, order, k)
-    return indices, np.moveaxis(activation[..., indices], -1, 0)
-
-
-def _unit_maps(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(unit, constant)`` of maps ``(k, h, w)``: each map centred and scaled to unit length, flattened
-    ``(k, h*w)`` (so that a dot product is the spatial correlation), and which maps are constant."""
-    flat = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
-    centred = flat - flat.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(centred, axis=1)
-    constant = norms <= 1e-12 * np.maximum(np.abs(flat).max(axis=1, initial=0.0), 1.0)
-    unit = np.divide(centred, norms[:, None], out=np.zeros_like(centred), where=~constant[:, None])
-    return unit, constant
-
-
-def _near_copy(unit: np.ndarray, constant: np.ndarray, earlier, i: int) -> bool:
-    """Is map ``i`` a near-copy (r > DISTINCT_R, or both constant) of any of the maps ``earlier``?"""
-    earlier = list(earlier)
-    if not earlier:
-        return False
-    return bool(((unit[earlier] @ unit[i] > DISTINCT_R) | (constant[earlier] & constant[i])).any())
-
-
-def _distinct(activation: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
-    """The first ``k`` channels of ``order`` that are not near-duplicates of an earlier pick (see
-    :func:`top_channels`), topped up in ``order`` with skipped ones when too few are distinct."""
-    unit, constant = _unit_maps(np.moveaxis(activation, -1, 0))
-    picked: list[int] = []
-    for channel in order:
-        if _near_copy(unit, constant, picked, int(channel)):
-            continue
-        picked.append(int(channel))
-        if len(picked) == k:
-            break
-    if len(picked) < k:
-        taken = set(picked)
-        picked += [int(c) for c in order if c not in taken][: k - len(picked)]
-    return np.asarray(picked, dtype=order.dtype)
-
-
-def distinct_count(maps: np.ndarray) -> int:
-    """How many of ``maps`` ``(k, h, w)``, in order, are not near-copies (as :func:`top_channels` judges them)
-    of an earlier one. The case figures print it under each activation panel, so that 16 near-copies do not
-    pass for 16 filters."""
-    unit, constant = _unit_maps(maps)
-    return sum(not _near_copy(unit, constant, range(i), i) for i in range(len(unit)))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ from PIL import Image
 
 from ..models.inference import verdict
 from ..paths import atomic_path, save_figure_atomic
-from .engine import DISTINCT_R, STAGES, Explanation, distinct_count, top_channels
+from .engine import STAGES, Explanation
+from .maps import DISTINCT_R, distinct_count, top_channels
 
 CAM_CMAP = "jet"
 ACTIVATION_CMAP = "bwr"

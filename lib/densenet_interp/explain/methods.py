@@ -73,7 +73,7 @@ class GradCAM:
         return tf.nn.relu(heatmap).numpy()
 
     def __call__(self, explainer, explanation, *, seed: int = 0) -> np.ndarray:
-        from .engine import upsample
+        from .maps import upsample
 
         return upsample(self.lowres(explainer, explanation.inputs), explainer.input_size)
 
@@ -126,7 +126,7 @@ def gradcam(
 
     ``model`` is a Keras model (its shared :func:`~densenet_interp.explain.engine.explainer_for`) or an
     explainer; ``method`` is any registered :class:`GradCAM`; use
-    :func:`~densenet_interp.explain.engine.upsample` to overlay the maps.
+    :func:`~densenet_interp.explain.maps.upsample` to overlay the maps.
     """
     from .engine import Explainer, explainer_for
 

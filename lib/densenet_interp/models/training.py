@@ -61,62 +61,17 @@ from ..paths import (
 from ..profiles import ModelSet, Profile, get_model_set, get_profile
 from . import densenet as models
 from .runtime import RuntimeOptions, execution, make_deterministic, precision, strategy_scope
+from .schedule import (
+    KEEP_ALL_EPOCHS_MAX_PARAMS,
+    SELECTION_RULE,
+    epochs_to_keep,
+    learning_rate_at,
+    majority_rate,
+    select_epochs,
+)
 from .weights import initial_weights
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
-SELECTION_RULE = (
-    "the epoch with the least |training accuracy - validation accuracy| (paper, section 3: 'to avoid "
-    "over-fitting'), among the epochs whose validation accuracy beats the validation majority-class rate "
-    "(all epochs if none does); ties go to the lower validation loss, then to the earlier epoch"
-)
-
-
-def majority_rate(labels) -> float:
-    """Accuracy of always predicting the more frequent class: the bar an epoch must clear to be selected."""
-    labels = np.asarray(labels, dtype=np.float64).reshape(-1)
-    if labels.size == 0:
-        return 0.0
-    share = float(labels.mean())
-    return max(share, 1.0 - share)
-
-
-KEEP_ALL_EPOCHS_MAX_PARAMS = 5_000_000  # keep every epoch's weights below this size (the compact models)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# the recipe
-
-
-def learning_rate_at(epoch: int, profile: Profile) -> float:
-    """The learning rate of ``epoch`` (0-based): ``profile.learning_rate`` divided by the divisor of the last
-    drop whose fraction of ``profile.epochs`` has passed (paper: /10, /50, /100 at 25 %, 50 %, 75 %)."""
-    if not isinstance(epoch, (int, np.integer)) or epoch < 0:
-        raise ValueError(f"epoch must be a non-negative integer (0-based), got {epoch!r}")
-    divisor = 1.0
-    for fraction, drop in zip(profile.lr_drop_fractions, profile.lr_drop_divisors, strict=True):
-        if epoch >= fraction * profile.epochs - 1e-9:
-            divisor = drop
-    return profile.learning_rate / divisor
-
-
-def select_epochs(history: pd.DataFrame, val_majority: float | None = None) -> tuple[int, int]:
-    """``(selected epoch, least-validation-loss epoch)``, 1-based, from history rows (see SELECTION_RULE).
-
-    The paper's rule alone prefers the first epochs of a short run, where a model that has learnt nothing
-    predicts the majority class on both splits and so shows no gap; ``val_majority`` (see
-    :func:`majority_rate`) excludes those epochs, as long as any epoch beats it.
-    """
-    if history.empty:
-        raise ValueError("history has no epochs; expected at least one finished epoch")
-    candidates = history
-    if val_majority is not None and (history["val_accuracy"] > val_majority + 1e-9).any():
-        candidates = history[history["val_accuracy"] > val_majority + 1e-9]
-    gap = (candidates["accuracy"] - candidates["val_accuracy"]).abs()
-    ranked = candidates.assign(_gap=gap.round(12)).sort_values(["_gap", "val_loss", "epoch"], kind="stable")
-    by_loss = history.sort_values(["val_loss", "epoch"], kind="stable")
-    return int(ranked["epoch"].iloc[0]), int(by_loss["epoch"].iloc[0])
-
-
 # ----------------------------------------------------------------------------------------------------------
 # files of a run (their names: paths.RunFiles)
 
@@ -307,6 +262,7 @@ def train_model_set(
     mixed_precision: bool | None = None,
     xla: bool | None = None,
     deterministic: bool | None = None,
+    verify: bool = False,
 ) -> dict:
     """Train one model set with the paper's recipe into ``out_dir`` (resuming if interrupted); return its card.
 
@@ -321,10 +277,15 @@ def train_model_set(
         log: called with one line at the start, one per epoch and one at the end.
         cache_dir: decode cache folder (default: ``Layout.for_profile(profile).cache_dir``).
         strategy, mixed_precision, xla, deterministic: the switches of the module docstring (None: environment).
+        verify: on a finished run, load ``model.keras`` first; if it is truncated or corrupt, log one line naming
+            it, delete it and rebuild it from the run's checkpoints (the selected epoch's weights; no epoch is
+            trained again when the run's checkpoints are complete). ``make`` does this before evaluation.
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
     model_set = get_model_set(model_set) if isinstance(model_set, str) else model_set
     files = RunFiles(Path(out_dir))
+    if verify and files.finished():
+        _drop_damaged_model(files, log)
     if files.finished():
         return json.loads(files.card.read_text())
     with exclusive(files.lock, on_wait=log):  # another worker training this run: wait, then use its model
@@ -333,6 +294,19 @@ def train_model_set(
             return json.loads(files.card.read_text())
         return _train(profile, model_set, mura_dir, files, standin_weights, seed, log, cache_dir,
                       strategy, mixed_precision, xla, deterministic)  # fmt: skip
+
+
+def _drop_damaged_model(files: RunFiles, log) -> None:
+    """Delete ``model.keras`` if it does not load (see ``train_model_set(verify=True)``), saying so in one line."""
+    try:
+        models.load_model(files.model)
+    except ModelFileError as exc:
+        has_checkpoints = files.resume.is_file()
+        log(
+            f"{exc}; rebuilding it from "
+            + ("its checkpoints" if has_checkpoints else "scratch (no checkpoints)")
+        )
+        files.model.unlink()
 
 
 def _train(
@@ -444,7 +418,7 @@ def _write_scalars(writer, row: dict) -> None:
 def _prune_epoch_weights(files: RunFiles, rows: list[dict], val_majority: float) -> None:
     """Delete epoch weights that neither selection rule can still choose, except the latest epoch's (large
     models only): the selected and least-validation-loss epochs and the last one are always kept."""
-    keep = set(select_epochs(pd.DataFrame(rows), val_majority)) | {max(int(r["epoch"]) for r in rows)}
+    keep = epochs_to_keep(pd.DataFrame(rows), val_majority)
     for row in rows:
         if row["epoch"] not in keep:
             files.epoch_weights(row["epoch"]).unlink(missing_ok=True)
