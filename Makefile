@@ -47,22 +47,22 @@ VENV_STAMP := $(VENV)/.installed-$(TF_EXTRA)
 KERNEL := densenet-interp
 CLI := $(VENV)/bin/densenet-interp
 # papermill streams the cells' output (--log-output) into the step's log; `densenet-interp step` shows what matters
-PAPERMILL := $(PY) -m papermill --kernel $(KERNEL) --log-level INFO --log-output --no-progress-bar
+PAPERMILL := "$(PY)" -m papermill --kernel $(KERNEL) --log-level INFO --log-output --no-progress-bar
 # The console: every step is one `[k/N] what ...` line, its training epochs, and `done in ...` (commands/step.py);
 # everything else (papermill, TensorFlow's start-up notices, kernel warnings) goes to results/<profile>/logs/.
 # VERBOSE=1 shows all of it.
 VERBOSE ?= 0
 LOGS = $(RESULTS)/logs
-STEP = $(CLI) step $(if $(filter 1,$(VERBOSE)),--verbose) --label "$(2)" --log "$(1)" --
+STEP = "$(CLI)" step $(if $(filter 1,$(VERBOSE)),--verbose) --label "$(2)" --log "$(1)" --
 
 $(VENV_STAMP): pyproject.toml requirements.lock
 	@echo "==> setting up $(VENV) (TensorFlow: $(TF_EXTRA))"
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[$(TF_EXTRA),dev]'
-	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (densenet-interp)" >/dev/null
-	rm -f $(VENV)/.installed-*
-	touch $@
+	test -x "$(PY)" || "$(PYTHON)" -m venv "$(VENV)"
+	"$(PY)" -m pip install --quiet --disable-pip-version-check --upgrade pip
+	"$(PY)" -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[$(TF_EXTRA),dev]'
+	"$(PY)" -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (densenet-interp)" >/dev/null
+	rm -f "$(VENV)"/.installed-*
+	touch "$@"
 
 .PHONY: venv
 venv: $(VENV_STAMP)
@@ -76,21 +76,28 @@ DATA_STAMP := $(MURA_DIR)/.complete
 STANDIN := $(RESULTS)/models/standin_pretrain/backbone.weights.h5
 else
 MURA_DIR ?=
-DATA_STAMP := $(DATA)/.mura-checked
+# The check is keyed by the folder: its real path and its index CSVs' sizes and times. Another MURA_DIR, or an
+# edited index, is another stamp, so the check is redone (and what depends on the data is rebuilt).
+MURA_KEY := $(shell { realpath -- "$(MURA_DIR)"; stat -L -c '%n %s %Y' -- "$(MURA_DIR)"/*.csv "$(MURA_DIR)"/MURA-v1.1/*.csv; } 2>/dev/null | sha256sum | cut -c1-16)
+DATA_STAMP := $(DATA)/.mura-checked-$(MURA_KEY)
 STANDIN :=
 endif
 
 $(DATA)/phantom/MURA-v1.1/.complete: | $(VENV_STAMP)
-	@rm -rf $(DATA)/phantom/MURA-v1.1
-	@$(call STEP,$(LOGS)/phantom.log,$(call STEP_NO,phantom) generate the phantom MURA) $(CLI) phantom $(DATA)/phantom \
-	  --seed 0 --scale $$($(CLI) profile $(PROFILE) phantom_scale) \
-	  --long-side $$($(CLI) profile $(PROFILE) phantom_long_side)
-	@touch $@
+	@rm -rf "$(DATA)/phantom/MURA-v1.1"
+	@$(call STEP,$(LOGS)/phantom.log,$(call STEP_NO,phantom) generate the phantom MURA) "$(CLI)" phantom "$(DATA)/phantom" \
+	  --seed 0 --scale $$("$(CLI)" profile $(PROFILE) phantom_scale) \
+	  --long-side $$("$(CLI)" profile $(PROFILE) phantom_long_side)
+	@touch "$@"
 
-$(DATA)/.mura-checked: | $(VENV_STAMP)
+# Reads the index CSVs, checks that every listed image exists (a count of the missing ones) and decodes a
+# sample of MURA_SAMPLE of them; any problem stops the run here, before a GPU-hour is spent.
+MURA_SAMPLE ?= 200
+$(DATA)/.mura-checked-%: | $(VENV_STAMP)
 	@test -n "$(MURA_DIR)" || { echo "PROFILE=$(PROFILE) needs real MURA: make reproduce PROFILE=$(PROFILE) MURA_DIR=/path/to/MURA-v1.1" >&2; exit 2; }
-	$(CLI) stats $(MURA_DIR) >/dev/null
-	mkdir -p $(@D) && touch $@
+	@echo "checking the MURA folder $(MURA_DIR) ($(MURA_SAMPLE) images decoded) ..."
+	@"$(CLI)" stats "$(MURA_DIR)" --sample $(MURA_SAMPLE) | tail -n 1
+	@mkdir -p "$(@D)" && touch "$@"
 
 # ------------------------------------------------------------------------------------------------- the code
 # Make knows the code: every table and figure target lists the library modules its notebook runs (its imports,
@@ -218,8 +225,8 @@ print-%:
 NB := $(ROOT)/notebooks
 OUTNB := $(RESULTS)/notebooks
 # $(1) notebook, $(2) executed copy, $(3) step name (numbered by STEP_NO), $(4) what it does
-RUN_NB = mkdir -p $(OUTNB) && $(call STEP,$(LOGS)/$(notdir $(basename $(2))).log,$(call STEP_NO,$(3)) $(4)) \
-  $(PAPERMILL) $(1) $(2) -p profile $(PROFILE) -p results_dir $(RESULTS) -p data_dir $(DATA) -p mura_dir $(MURA_DIR)
+RUN_NB = mkdir -p "$(OUTNB)" && $(call STEP,$(LOGS)/$(notdir $(basename $(2))).log,$(call STEP_NO,$(3)) $(4)) \
+  $(PAPERMILL) "$(1)" "$(2)" -p profile $(PROFILE) -p results_dir "$(RESULTS)" -p data_dir "$(DATA)" -p mura_dir "$(MURA_DIR)"
 
 # 00: data exploration -> Table 2, Figure 1, distribution plots
 TABLE2 := $(RESULTS)/tables/table2_distribution.csv
@@ -243,7 +250,7 @@ CPU_GUARD := $(if $(and $(filter 0,$(PHANTOM)),$(filter-out 1,$(GPU)),$(filter-o
 .PHONY: cpu-guard
 cpu-guard: $(DATA_STAMP) | $(VENV_STAMP)
 	@echo "PROFILE=$(PROFILE) without GPU=1 trains on the CPU; measuring this machine first ..." >&2
-	@$(CLI) -q estimate --profile $(PROFILE) --mura-dir "$(MURA_DIR)" >&2
+	@"$(CLI)" -q estimate --profile $(PROFILE) --mura-dir "$(MURA_DIR)" >&2
 	@echo "Stopped before training: run with GPU=1 on a machine with a GPU, or CPU_OK=1 to train on this CPU anyway." >&2
 	@exit 2
 
@@ -255,10 +262,10 @@ $(RESULTS)/models/%/model.keras: $(DATA_STAMP) | $(VENV_STAMP) $(NB)/20_training
 # whenever a model file changes.
 VERIFIED := $(RESULTS)/models/.verified
 $(VERIFIED): $(MODELS) | $(VENV_STAMP)
-	@$(CLI) step $(if $(filter 1,$(VERBOSE)),--verbose) --label "$(call STEP_NO,models) check the model files" \
+	@"$(CLI)" step $(if $(filter 1,$(VERBOSE)),--verbose) --label "$(call STEP_NO,models) check the model files" \
 	  --log "$(LOGS)/check_models.log" --show '^(\S+: .*; rebuilding it from|epoch \d+/\d+ )' -- \
-	  $(CLI) train all --verify --profile $(PROFILE) --mura-dir "$(MURA_DIR)"
-	@touch $@
+	  "$(CLI)" train all --verify --profile $(PROFILE) --mura-dir "$(MURA_DIR)"
+	@touch "$@"
 
 # 30: evaluation -> Table 1 (paper layout) and the extended table, predictions, ROC and confusion matrices
 TABLE1 := $(RESULTS)/tables/table1.csv
@@ -288,7 +295,7 @@ $(LOCALISATION): $(NB)/50_localisation.ipynb $(CODE_50) $(VERIFIED) | $(VENV_STA
 SHORTCUT := $(RESULTS)/tables/shortcut.csv
 $(SHORTCUT): $(CODE_SHORTCUT) $(STANDIN) | $(VENV_STAMP)
 	@$(call STEP,$(LOGS)/shortcut.log,[shortcut] the shortcut experiment) \
-	  $(CLI) shortcut --profile $(PROFILE) --results-dir $(RESULTS) --data-dir $(DATA)
+	  "$(CLI)" shortcut --profile $(PROFILE) --results-dir "$(RESULTS)" --data-dir "$(DATA)"
 
 # 90: the explorer runs headlessly too (its widgets are tested in tests/test_widgets.py)
 EXPLORER := $(OUTNB)/90_explorer.ipynb
@@ -321,24 +328,24 @@ endif
 define SEED_RULES
 $(call SEED_DIR,$(1))/models/%/model.keras: $(DATA_STAMP) $(STANDIN) | $(VENV_STAMP)
 	@$(call STEP,$(call SEED_DIR,$(1))/logs/train_$$*.log,[seed $(1)/$(SEEDS)] train $$*) \
-	  $(CLI) train $$* --profile $(PROFILE) --seed $(1) --mura-dir $(MURA_DIR) --out $$(@D)
+	  "$(CLI)" train $$* --profile $(PROFILE) --seed $(1) --mura-dir "$(MURA_DIR)" --out "$$(@D)"
 
 $(call SEED_DIR,$(1))/evaluation.json: $(call SEED_MODELS,$(1)) $(CODE_SEEDS) | $(VENV_STAMP)
 	@$(call STEP,$(call SEED_DIR,$(1))/logs/evaluate.log,[seed $(1)/$(SEEDS)] evaluate) \
-	  $(CLI) seeds evaluate --profile $(PROFILE) --seed $(1) --mura-dir $(MURA_DIR) --results-dir $(RESULTS) \
-	  --data-dir $(DATA)
+	  "$(CLI)" seeds evaluate --profile $(PROFILE) --seed $(1) --mura-dir "$(MURA_DIR)" --results-dir "$(RESULTS)" \
+	  --data-dir "$(DATA)"
 
 $(call SEED_DIR,$(1))/tables/shortcut.csv: $(CODE_SHORTCUT) $(STANDIN) | $(VENV_STAMP)
 	@$(call STEP,$(call SEED_DIR,$(1))/logs/shortcut.log,[seed $(1)/$(SEEDS)] the shortcut experiment) \
-	  $(CLI) shortcut --profile $(PROFILE) --results-dir $(call SEED_DIR,$(1)) --data-dir $(DATA) --seed $(1) \
-	  --standin-weights $(STANDIN)
+	  "$(CLI)" shortcut --profile $(PROFILE) --results-dir "$(call SEED_DIR,$(1))" --data-dir "$(DATA)" --seed $(1) \
+	  --standin-weights "$(STANDIN)"
 endef
 $(foreach k,$(SEED_IDS),$(eval $(call SEED_RULES,$(k))))
 
 $(SEEDS_TABLE): $(SEEDS_COUNT) $(TABLE1) $(if $(filter 1,$(PHANTOM)),$(LOCALISATION) $(SHORTCUT)) $(SEED_EVALS) \
   $(SEED_SHORTCUTS) $(CODE_SEEDS) | $(VENV_STAMP)
 	@$(call STEP,$(LOGS)/seeds.log,[seeds] pool $(SEEDS) seeds) \
-	  $(CLI) seeds summarise --profile $(PROFILE) --seeds $(SEEDS) --results-dir $(RESULTS)
+	  "$(CLI)" seeds summarise --profile $(PROFILE) --seeds $(SEEDS) --results-dir "$(RESULTS)"
 
 # ------------------------------------------------------------------------------------------ reproducibility
 # `make verify-results`: run the whole profile again from nothing (phantom, stand-in, trainings, tables, and the
@@ -351,7 +358,7 @@ verify-results: | $(VENV_STAMP)
 	rm -rf "$(VERIFY_ROOT)"
 	$(MAKE) --no-print-directory reproduce $(if $(filter 1,$(PHANTOM)),shortcut) PROFILE=$(PROFILE) \
 	  RESULTS_ROOT="$(VERIFY_ROOT)/results" DATA_ROOT="$(VERIFY_ROOT)/data"
-	$(CLI) compare "$(RESULTS)" "$(VERIFY_ROOT)/results/$(PROFILE)" --files 'tables/*.csv' 'predictions/*.csv' \
+	"$(CLI)" compare "$(RESULTS)" "$(VERIFY_ROOT)/results/$(PROFILE)" --files 'tables/*.csv' 'predictions/*.csv' \
 	  --exclude 'tables/*_seeds.csv'
 
 # ------------------------------------------------------------------------------------------------ targets
@@ -369,12 +376,12 @@ tables: $(TABLE2) $(TABLE1)
 figures: $(FIGURES)
 
 lint: $(VENV_STAMP)
-	$(VENV)/bin/ruff check lib tests benchmarks notebooks
-	$(VENV)/bin/ruff format --check lib tests benchmarks notebooks
+	"$(VENV)/bin/ruff" check lib tests benchmarks notebooks
+	"$(VENV)/bin/ruff" format --check lib tests benchmarks notebooks
 
 format: $(VENV_STAMP)
-	$(VENV)/bin/ruff format lib tests benchmarks notebooks
-	$(VENV)/bin/ruff check --fix lib tests benchmarks notebooks
+	"$(VENV)/bin/ruff" format lib tests benchmarks notebooks
+	"$(VENV)/bin/ruff" check --fix lib tests benchmarks notebooks
 
 # The browser test drives Debian's Chromium through Playwright (never Playwright's own browser download).
 chromium:
@@ -383,24 +390,24 @@ chromium:
 
 test: $(VENV_STAMP) chromium
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -q
+	"$(PY)" -m pytest -q
 
 # Mutation testing of the recipe and measures (tests/mutation.py; equivalent survivors in tests/MUTANTS.md).
 # Fails below a 90 % score. About 30 min on 2 cores the first time; later runs redo only changed functions.
 mutants: $(VENV_STAMP)
-	$(PY) tests/mutation.py --max-children $(or $(JOBS),2)
+	"$(PY)" tests/mutation.py --max-children $(or $(JOBS),2)
 
 # `make app`: notebooks/90_explorer.ipynb as a Voila web app (code hidden) on 127.0.0.1 (port 8866 if free,
 # or APP_PORT=...), showing the models `make reproduce` trained in results/<profile>/ (nothing is trained here).
 APP_PORT ?=
 app: $(VENV_STAMP)
-	DENSENET_INTERP_PROFILE='$(PROFILE)' DENSENET_INTERP_MURA_DIR='$(MURA_DIR)' $(CLI) app voila $(if $(APP_PORT),--port $(APP_PORT))
+	DENSENET_INTERP_PROFILE='$(PROFILE)' DENSENET_INTERP_MURA_DIR='$(MURA_DIR)' "$(CLI)" app voila $(if $(APP_PORT),--port $(APP_PORT))
 
 lab: $(VENV_STAMP)
-	$(CLI) app lab $(if $(APP_PORT),--port $(APP_PORT))
+	"$(CLI)" app lab $(if $(APP_PORT),--port $(APP_PORT))
 
 clean-results:
-	rm -rf $(RESULTS)
+	rm -rf "$(RESULTS)"
 
 help:
 	@sed -n '2,12p' Makefile

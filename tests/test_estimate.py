@@ -62,3 +62,60 @@ def test_real_mura_on_the_cpu_stops_before_training_unless_asked(args, stops):
     assert guarded == stops, plan[-2000:]
     if stops:  # the measurement and the stop come before any training notebook runs
         assert plan.index("exit 2") < plan.find("20_training") or "20_training" not in plan
+
+
+# ------------------------------------------------------------------------------ the real-MURA data check
+def test_the_sample_check_counts_every_missing_image_and_names_an_undecodable_one(
+    tmp_path, write_small_mura, capsys
+):
+    mura = write_small_mura(tmp_path, STUDIES)
+    assert main(["stats", str(mura), "--sample", "5"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "all 12 listed images exist; the 5 sampled decode"
+
+    missing = [mura / "train/XR_WRIST/patient00001/study1_positive/image2.png"]
+    missing.append(mura / "valid/XR_WRIST/patient00005/study1_positive/image1.png")
+    for path in missing:
+        path.unlink()
+    broken = mura / "train/XR_FINGER/patient00003/study1_positive/image1.png"
+    broken.write_bytes(b"not a png")
+    assert main(["stats", str(mura), "--sample", "100"]) == 1  # 100 > the 10 present: all of them decoded
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[-1] == (
+        "2 of 12 listed images are missing and 1 of the 10 sampled do not decode"
+    )
+    errors = captured.err.splitlines()
+    assert errors[:2] == [f"{path}: file not found" for path in missing] and len(errors) == 3
+    assert errors[2].startswith(f"{broken}: ")
+
+    assert main(["stats", str(mura), "--sample", "0"]) == 2  # one line, no traceback
+    assert "--sample is 0" in capsys.readouterr().err
+
+
+def _make(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE") and k != "MFLAGS"}
+    roots = [f"RESULTS_ROOT={tmp_path / 'results'}", f"DATA_ROOT={tmp_path / 'data'}"]
+    command = ["make", "--no-print-directory", *args, "PROFILE=paper", *roots]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_make_checks_each_mura_folder_once_even_with_a_space_in_its_path(tmp_path, write_small_mura):
+    good = write_small_mura(tmp_path / "my data", STUDIES)  # a space in the path
+    first = _make("data", f"MURA_DIR={good}", tmp_path=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "all 12 listed images exist" in first.stdout
+    assert _make("-q", "data", f"MURA_DIR={good}", tmp_path=tmp_path).returncode == 0  # checked: not redone
+
+    other = write_small_mura(tmp_path / "other copy", STUDIES)  # another folder: checked again
+    (other / "train/XR_ELBOW/patient00004/study1_negative/image1.png").unlink()
+    assert _make("-q", "data", f"MURA_DIR={other}", tmp_path=tmp_path).returncode == 1
+    second = _make("data", f"MURA_DIR={other}", tmp_path=tmp_path)
+    assert second.returncode != 0 and "1 of 12 listed images are missing" in second.stdout
+    assert "image1.png: file not found" in second.stderr and "Traceback" not in second.stderr
+
+    (good / "valid_image_paths.csv").write_text(  # the index edited in place: checked again
+        (good / "valid_image_paths.csv").read_text()
+        + "MURA-v1.1/valid/XR_WRIST/patient00005/study1_positive/image9.png\n"
+    )
+    os.utime(good / "valid_image_paths.csv", (1, 1))
+    assert _make("-q", "data", f"MURA_DIR={good}", tmp_path=tmp_path).returncode == 1

@@ -52,6 +52,37 @@ def test_cache_decodes_once_and_is_reused(index, tmp_path, decode_counter):
     np.testing.assert_array_equal(again.arrays_for(paths[::-1]), arrays[::-1])
 
 
+def test_rows_are_read_in_any_order_and_runs_without_the_memory_map(index, tmp_path, monkeypatch):
+    """Host memory (issue 12): rows come from plain file reads, run by run; indexing the map is never used."""
+    cache = pipeline.build_cache(index, 24, tmp_path / "cache", workers=1)
+    every = np.load(cache.array_file)  # the reference, read independently
+    paths = cache.table["path"].tolist()
+    n = len(paths)
+    orders = [[0, 1, 2, n - 1, 3, 4, 0], [n - 1], list(range(n))[::-1], [2, 3, 4, 5] + [1] * 3]
+
+    class NoFancyIndexing(np.ndarray):
+        def __getitem__(self, item):
+            raise AssertionError("arrays_for indexed the memory map")
+
+    monkeypatch.setattr(cache, "_array", np.lib.format.open_memmap(cache.array_file, mode="r"))
+    offset = cache._array.offset
+    monkeypatch.setattr(cache, "_array", cache._array.view(NoFancyIndexing))
+    monkeypatch.setattr(type(cache._array), "offset", offset, raising=False)
+    for order in orders:
+        np.testing.assert_array_equal(cache.arrays_for([paths[i] for i in order]), every[order])
+
+
+def test_a_cache_array_cut_short_is_named_not_misread(index, tmp_path):
+    cache = pipeline.build_cache(index, 24, tmp_path / "cache", workers=1)
+    with open(cache.array_file, "r+b") as handle:
+        handle.truncate(cache.array_file.stat().st_size - 10)
+    short = pipeline.ImageCache.__new__(pipeline.ImageCache)
+    short.__dict__.update(cache.__dict__)
+    with pytest.raises(DataError, match="ends early") as error:
+        short.arrays_for([cache.table["path"].iloc[-1]])
+    assert str(cache.array_file) in str(error.value)
+
+
 def test_parallel_builds_decode_once(index, tmp_path, decode_counter):
     with ThreadPoolExecutor(max_workers=3) as pool:
         caches = list(
@@ -150,6 +181,16 @@ def test_evaluation_batches_are_the_images_in_order_unaugmented():
     xs, ys = _epoch(pixels, np.arange(10) % 2, batch_size=4, training=False, seed=5)
     np.testing.assert_array_equal(np.concatenate(xs)[..., 1], pixels.astype(np.float32))
     np.testing.assert_array_equal(np.concatenate(ys)[:, 0], np.arange(10) % 2)
+
+
+def test_batches_are_gathered_from_the_callers_array_in_place():
+    """Host memory (issue 12): make_dataset keeps no copy of the pixels; a copy would hold them twice."""
+    pixels = np.zeros((12, 16, 16), np.uint8)
+    dataset = pipeline.make_dataset(pixels, np.zeros(12), batch_size=4, training=False, seed=0)
+    pixels[5] = 77  # written after the dataset was made
+    batches = [x for x, _ in dataset]
+    np.testing.assert_array_equal(np.concatenate(batches)[5], np.full((16, 16, 3), 77, np.float32))
+    assert np.concatenate(batches)[4].max() == 0
 
 
 def test_epoch_order_is_a_permutation_that_depends_only_on_seed_and_epoch():

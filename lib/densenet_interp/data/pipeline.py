@@ -14,8 +14,11 @@ Two halves with one job each:
   unchanged. Decoding runs in a thread pool (see :func:`_decode_into` for why threads), under a file lock so
   that parallel trainings (``make -j``) decode a dataset once.
 
-* **The batches** (:func:`make_dataset`). The cached arrays are held as one tensor and gathered batch by batch,
-  so no file is touched while training. Augmentation (the paper: "random lateral inversions and rotations up to
+* **The batches** (:func:`make_dataset`). A model set's cached rows are read into one NumPy array with plain
+  file reads (:meth:`ImageCache.arrays_for`: no memory-mapped page counts against the process) and gathered
+  batch by batch from it, so no file is touched while training and the pixels are held in host memory once:
+  the peak is about 1.1x the training array at MURA's full size (``benchmarks/host_memory.py``), where
+  copying them into a TensorFlow constant held them twice, three times at peak. Augmentation (the paper: "random lateral inversions and rotations up to
   30 degrees") is applied to whole batches at once with one ``ImageProjectiveTransformV3`` op (flip and
   rotation composed into a single bilinear resampling). On 2 CPU cores a batch of 16 images of 128 px costs
   about 5 ms of CPU (3.5 ms of it augmentation) against about 140 ms for a training step of the ``mini``
@@ -55,7 +58,8 @@ CACHE_COLUMNS = ["path", "abs_path", "bytes", "mtime_ns"]
 class ImageCache:
     """A decoded, resized dataset on disk: ``uint8 (N, S, S)`` rows addressed by the index's relative paths.
 
-    The array is memory-mapped; :meth:`arrays_for` copies the requested rows into memory.
+    The array file is opened memory-mapped only to check its header; :meth:`arrays_for` reads the requested
+    rows with plain file reads into one new array.
     """
 
     def __init__(self, array_file: str | Path, index_file: str | Path):
@@ -95,7 +99,32 @@ class ImageCache:
                 f"(first: {missing[0]!r}); expected relative paths of the index the cache was built from"
             )
         rows = np.fromiter((self._rows[p] for p in paths), dtype=np.int64, count=len(paths))
-        return np.ascontiguousarray(self._array[rows])
+        return self._read_rows(rows)
+
+    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` of the array file, read run by run of consecutive rows into one new array.
+
+        Plain reads, not the memory map: pages of a mapped file count in the process's resident memory while
+        mapped, so gathering a model set through the map held its pixels twice (the map's pages and the copy).
+        """
+        size = self.size
+        out = np.empty((len(rows), size, size), dtype=np.uint8)
+        row_bytes = size * size
+        flat = out.reshape(len(rows), row_bytes)
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        with open(self.array_file, "rb", buffering=0) as handle:
+            for start, stop in zip(np.r_[0, breaks], np.r_[breaks, len(rows)], strict=True):
+                handle.seek(self._array.offset + int(rows[start]) * row_bytes)
+                view = memoryview(flat[start:stop]).cast("B")
+                done = 0
+                while done < len(view):
+                    got = handle.readinto(view[done:])
+                    if not got:
+                        raise DataError(
+                            "cache array ends early; delete it (and its .csv) to rebuild", self.array_file
+                        )
+                    done += got
+        return out
 
 
 def cache_files(cache_dir: str | Path, key: str, size: int) -> tuple[Path, Path]:
@@ -233,27 +262,10 @@ def _fill(array: np.memmap, abs_paths: list[str], workers: int) -> None:
 # batches and augmentation
 
 
-def to_pixel_tensor(images_u8):
-    """The images as a ``uint8 (N, S, S)`` tensor in host memory, where tf.data reads it.
-
-    Pass the result to :func:`make_dataset` every epoch instead of the NumPy array, so that the (possibly
-    gigabytes of) pixels are copied into TensorFlow once per run rather than once per epoch. A tensor that is
-    already ``uint8`` is returned as it is.
-    """
-    import tensorflow as tf
-
-    if isinstance(images_u8, tf.Tensor) and images_u8.dtype == tf.uint8:
-        return images_u8
-    with tf.device("/cpu:0"):  # on a GPU machine an eager constant would otherwise land on the GPU
-        return tf.constant(np.asarray(images_u8))
-
-
-def _check_images(pixels, labels) -> np.ndarray:
-    """Validate a ``uint8 (N, S, S)`` tensor and its labels; return the labels as float32 ``(N, 1)``."""
-    import tensorflow as tf
-
+def _check_images(pixels: np.ndarray, labels) -> np.ndarray:
+    """Validate a ``uint8 (N, S, S)`` array and its labels; return the labels as float32 ``(N, 1)``."""
     shape = tuple(pixels.shape)
-    if pixels.dtype != tf.uint8 or len(shape) != 3 or shape[1] != shape[2]:
+    if pixels.dtype != np.uint8 or len(shape) != 3 or shape[1] != shape[2]:
         raise ValueError(f"images must be uint8 (N, S, S), got {pixels.dtype.name} array of shape {shape}")
     labels = np.asarray(labels, dtype=np.float32).reshape(-1, 1)
     if len(labels) != shape[0]:
@@ -275,7 +287,8 @@ def make_dataset(
 ):
     """One epoch of ``(float32 (B, S, S, 3) pixels 0..255, float32 (B, 1) labels)`` batches, prefetched.
 
-    ``images_u8``: ``uint8 (N, S, S)``, a NumPy array or (for repeated epochs) :func:`to_pixel_tensor`'s result.
+    ``images_u8``: ``uint8 (N, S, S)`` NumPy array (e.g. :meth:`ImageCache.arrays_for`'s), read in place: each
+    batch's rows are gathered from it (``np.take`` in a ``tf.numpy_function``), so no epoch copies the pixels.
     Training (``training=True``): the images come in a random order that depends only on ``(seed, epoch)``
     (pass each epoch's number to reshuffle; a resumed run passes the same numbers and gets the same order),
     and each batch is augmented by :func:`~densenet_interp.data.augment.augment_batch` with a seed derived from ``(seed, epoch, batch)``.
@@ -284,7 +297,7 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    pixels = to_pixel_tensor(images_u8)
+    pixels = images_u8 if isinstance(images_u8, np.ndarray) else np.asarray(images_u8)
     labels = _check_images(pixels, labels)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -298,8 +311,14 @@ def make_dataset(
     batch_seeds = epoch_seed(seed, epoch)
     degrees = float(rotation_degrees)
 
+    side = int(pixels.shape[1])
+
+    def gather(rows: np.ndarray) -> np.ndarray:
+        return np.take(pixels, rows, axis=0)
+
     def load(batch_number, rows):
-        x = tf.cast(tf.gather(pixels, rows), tf.float32)
+        x = tf.numpy_function(gather, [rows], tf.uint8, stateful=False)
+        x = tf.cast(tf.ensure_shape(x, [None, side, side]), tf.float32)
         if training:
             x = augment_batch(x, tf.random.experimental.stateless_fold_in(batch_seeds, batch_number), degrees)
         return tf.repeat(x[..., tf.newaxis], 3, axis=-1), tf.gather(targets, rows)

@@ -186,13 +186,12 @@ def _package_versions() -> dict:
 
 
 def _data(index, model_set: ModelSet, profile: Profile, cache_dir: Path, log) -> dict:
-    """Per split, a model set's images (``uint8 (N, S, S)`` tensor from the decode cache) and float32 labels."""
+    """Per split, a model set's images (``uint8 (N, S, S)`` array read from the decode cache) and float32 labels."""
     cache = pipeline.build_cache(index, profile.image_size, cache_dir, log=log)
     data = {}
     for split in mura.SPLITS:
         frame = mura.select_images(index, split, model_set.body_parts)
-        pixels = pipeline.to_pixel_tensor(cache.arrays_for(frame["path"].tolist()))
-        data[split] = (pixels, frame["label"].to_numpy(np.float32))
+        data[split] = (cache.arrays_for(frame["path"].tolist()), frame["label"].to_numpy(np.float32))
     return data
 
 
