@@ -3,10 +3,12 @@
 #   make reproduce            # default profile `mini` on the offline phantom MURA (< 30 min on 2 CPU cores)
 #   make reproduce PROFILE=tiny
 #   make reproduce PROFILE=paper MURA_DIR=/data/MURA-v1.1 GPU=1   # real MURA, DenseNet-169, ImageNet (CPU_OK=1: on the CPU)
+#   make smoke                # the paper's code path end to end on a small phantom (PROFILE=paper-smoke)
 #   make test                 # lint, unit tests, end-to-end test of the tiny pipeline
 #   make mutants              # mutation testing of the recipe and measures (score >= 90 %)
 #   make lab                  # JupyterLab at the project root, open on notebooks/
 #   make app                  # the explorer as a web app (Voila) on 127.0.0.1
+#   make tensorboard          # TensorBoard on the training logs (TB_PORT=6006)
 #
 # Every step is a file target, so nothing expensive reruns when its inputs did not change; notebooks are
 # executed headlessly by papermill into results/<profile>/notebooks/.
@@ -70,10 +72,13 @@ venv: $(VENV_STAMP)
 # --------------------------------------------------------------------------------------------------- data
 # Phantom profiles generate their dataset; `paper` reads real MURA from MURA_DIR.
 PHANTOM := $(shell $(PYTHON) -c "import sys; sys.path.insert(0, 'lib'); from densenet_interp.profiles import get_profile; print(int(get_profile('$(PROFILE)').phantom))" 2>/dev/null || echo 1)
-ifeq ($(PHANTOM),1)
+# paper-smoke: the real-MURA code path (PHANTOM=0) on a generated phantom, which Make passes as MURA_DIR
+SMOKE := $(shell $(PYTHON) -c "import sys; sys.path.insert(0, 'lib'); from densenet_interp.profiles import get_profile; print(int(get_profile('$(PROFILE)').smoke))" 2>/dev/null || echo 0)
+GENERATE := $(if $(filter 1,$(PHANTOM) $(SMOKE)),1,0)
+ifeq ($(GENERATE),1)
 MURA_DIR := $(DATA)/phantom/MURA-v1.1
 DATA_STAMP := $(MURA_DIR)/.complete
-STANDIN := $(RESULTS)/models/standin_pretrain/backbone.weights.h5
+STANDIN := $(if $(filter 1,$(PHANTOM)),$(RESULTS)/models/standin_pretrain/backbone.weights.h5)
 else
 MURA_DIR ?=
 # The check is keyed by the folder: its real path and its index CSVs' sizes and times. Another MURA_DIR, or an
@@ -108,8 +113,9 @@ $(DATA)/.mura-checked-%: | $(VENV_STAMP)
 PKG := lib/densenet_interp
 CODE_00 := \
   $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/dicom.py \
-  $(PKG)/data/exploration.py $(PKG)/data/images.py $(PKG)/data/mura.py \
-  $(PKG)/errors.py $(PKG)/evaluate/__init__.py $(PKG)/evaluate/plots.py \
+  $(PKG)/data/exploration.py $(PKG)/data/frames.py $(PKG)/data/images.py \
+  $(PKG)/data/metal.py $(PKG)/data/mura.py $(PKG)/errors.py \
+  $(PKG)/evaluate/__init__.py $(PKG)/evaluate/detectors.py $(PKG)/evaluate/plots.py \
   $(PKG)/models/__init__.py $(PKG)/models/inference.py $(PKG)/paths.py \
   $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py \
   $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py $(PKG)/phantom/confounders.py \
@@ -135,17 +141,18 @@ CODE_30 := \
 CODE_40 := \
   $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/augment.py \
   $(PKG)/data/dicom.py $(PKG)/data/frames.py $(PKG)/data/images.py \
-  $(PKG)/data/mura.py $(PKG)/errors.py $(PKG)/evaluate/__init__.py \
-  $(PKG)/evaluate/case_report.py $(PKG)/evaluate/measures.py $(PKG)/explain/__init__.py \
-  $(PKG)/explain/cases.py $(PKG)/explain/engine.py $(PKG)/explain/figures.py \
-  $(PKG)/explain/maps.py $(PKG)/models/__init__.py $(PKG)/models/densenet.py \
-  $(PKG)/models/inference.py $(PKG)/models/weights.py $(PKG)/paths.py \
-  $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py \
-  $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py $(PKG)/phantom/confounders.py \
-  $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py \
-  $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py \
-  $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py \
-  $(PKG)/phantom/solids.py $(PKG)/phantom/views.py $(PKG)/profiles.py
+  $(PKG)/data/metal.py $(PKG)/data/mura.py $(PKG)/errors.py \
+  $(PKG)/evaluate/__init__.py $(PKG)/evaluate/case_report.py $(PKG)/evaluate/measures.py \
+  $(PKG)/explain/__init__.py $(PKG)/explain/cases.py $(PKG)/explain/engine.py \
+  $(PKG)/explain/figures.py $(PKG)/explain/maps.py $(PKG)/models/__init__.py \
+  $(PKG)/models/densenet.py $(PKG)/models/inference.py $(PKG)/models/weights.py \
+  $(PKG)/paths.py $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py \
+  $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py \
+  $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py \
+  $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
+  $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
+  $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
+  $(PKG)/profiles.py
 
 CODE_50 := \
   $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/augment.py \
@@ -168,17 +175,17 @@ CODE_90 := \
   $(PKG)/__init__.py $(PKG)/app/__init__.py $(PKG)/app/serve.py \
   $(PKG)/app/widgets.py $(PKG)/data/__init__.py $(PKG)/data/augment.py \
   $(PKG)/data/dicom.py $(PKG)/data/frames.py $(PKG)/data/images.py \
-  $(PKG)/data/mura.py $(PKG)/errors.py $(PKG)/explain/__init__.py \
-  $(PKG)/explain/cases.py $(PKG)/explain/engine.py $(PKG)/explain/figures.py \
-  $(PKG)/explain/maps.py $(PKG)/explain/methods.py $(PKG)/models/__init__.py \
-  $(PKG)/models/densenet.py $(PKG)/models/inference.py $(PKG)/models/weights.py \
-  $(PKG)/paths.py $(PKG)/phantom/__init__.py $(PKG)/phantom/anatomy.py \
-  $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py $(PKG)/phantom/cases.py \
-  $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py \
-  $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
-  $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
-  $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
-  $(PKG)/profiles.py
+  $(PKG)/data/metal.py $(PKG)/data/mura.py $(PKG)/errors.py \
+  $(PKG)/explain/__init__.py $(PKG)/explain/cases.py $(PKG)/explain/engine.py \
+  $(PKG)/explain/figures.py $(PKG)/explain/maps.py $(PKG)/explain/methods.py \
+  $(PKG)/models/__init__.py $(PKG)/models/densenet.py $(PKG)/models/inference.py \
+  $(PKG)/models/weights.py $(PKG)/paths.py $(PKG)/phantom/__init__.py \
+  $(PKG)/phantom/anatomy.py $(PKG)/phantom/arm.py $(PKG)/phantom/bones.py \
+  $(PKG)/phantom/cases.py $(PKG)/phantom/confounders.py $(PKG)/phantom/dataset.py \
+  $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py \
+  $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py \
+  $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py $(PKG)/phantom/solids.py \
+  $(PKG)/phantom/views.py $(PKG)/profiles.py
 
 CODE_SHORTCUT := \
   $(PKG)/__init__.py $(PKG)/commands/__init__.py $(PKG)/commands/shortcut.py \
@@ -246,7 +253,7 @@ $(foreach s,$(PRETRAINED_SETS),$(RESULTS)/models/$(s)/model.keras): $(STANDIN)
 # Real MURA without GPU=1: measure this machine, estimate the trainings' time, and stop unless CPU_OK=1 says to
 # train on the CPU anyway (DenseNet-169 at 320 px takes days on a few cores; `densenet-interp estimate`).
 CPU_OK ?= 0
-CPU_GUARD := $(if $(and $(filter 0,$(PHANTOM)),$(filter-out 1,$(GPU)),$(filter-out 1,$(CPU_OK))),cpu-guard)
+CPU_GUARD := $(if $(and $(filter 0,$(GENERATE)),$(filter-out 1,$(GPU)),$(filter-out 1,$(CPU_OK))),cpu-guard)
 .PHONY: cpu-guard
 cpu-guard: $(DATA_STAMP) | $(VENV_STAMP)
 	@echo "PROFILE=$(PROFILE) without GPU=1 trains on the CPU; measuring this machine first ..." >&2
@@ -277,12 +284,22 @@ FIGURE_NUMBERS := 04 05 06 07 08 09 10 11
 FIGURES := $(foreach n,$(FIGURE_NUMBERS),$(RESULTS)/figures/figure$(n).png)
 
 # [k/N]: the position of a step among the steps of `make reproduce` (steps already up to date are skipped)
-REPRODUCE_STEPS := $(if $(filter 1,$(PHANTOM)),phantom) table2 $(if $(filter 1,$(PHANTOM)),standin) $(MODEL_SETS) models table1 \
+REPRODUCE_STEPS := $(if $(filter 1,$(GENERATE)),phantom) table2 $(if $(filter 1,$(PHANTOM)),standin) $(MODEL_SETS) models table1 \
   $(addprefix figure,$(FIGURE_NUMBERS)) $(if $(filter 1,$(PHANTOM)),localisation) explorer
 $(foreach i,$(shell seq 1 $(words $(REPRODUCE_STEPS))),$(eval STEP_NUMBER_$(word $(i),$(REPRODUCE_STEPS)) := $(i)))
 STEP_NO = [$(STEP_NUMBER_$(1))/$(words $(REPRODUCE_STEPS))]
-$(RESULTS)/figures/figure%.png: $(NB)/40_case_figure.ipynb $(CODE_40) $(PKG)/explain/cases.json $(VERIFIED) | $(VENV_STAMP)
-	@$(call RUN_NB,$<,$(OUTNB)/40_case_figure_$*.ipynb,figure$*,Figure $* (notebook 40)) -p figure $*
+# On real MURA a figure shows the image you pin (FIGURE5_IMAGE=MURA-v1.1/valid/.../image1.png, relative to the
+# folder that contains MURA-v1.1, or absolute; FIGURE5 also sets 7 and 8, FIGURE10 also 11), else the one its
+# written rule chooses from the validation predictions (so the figures follow Table 1's notebook) and the image
+# evidence. The pins live in a file that changes only when they do, so a new pin redraws the figures.
+ifeq ($(PHANTOM),0)
+FIGURE_PINS := $(strip $(foreach n,4 5 6 7 8 9 10 11,$(if $(FIGURE$(n)_IMAGE),$(n)=$(FIGURE$(n)_IMAGE);)))
+PINS := $(RESULTS)/figures/.pins
+$(shell mkdir -p "$(RESULTS)/figures" && { printf '%s\n' '$(FIGURE_PINS)' | cmp -s - "$(PINS)" || printf '%s\n' '$(FIGURE_PINS)' > "$(PINS)"; })
+FIGURE_INPUTS := $(TABLE1) $(PINS)
+endif
+$(RESULTS)/figures/figure%.png: $(NB)/40_case_figure.ipynb $(CODE_40) $(PKG)/explain/cases.json $(VERIFIED) $(FIGURE_INPUTS) | $(VENV_STAMP)
+	@$(call RUN_NB,$<,$(OUTNB)/40_case_figure_$*.ipynb,figure$*,Figure $* (notebook 40)) -p figure $* -p pins '$(FIGURE_PINS)'
 
 # 50: beyond the paper: where the models look (CAM mass in the ground-truth masks of the phantom), the paper's
 # claims tested on those numbers, Grad-CAM/Grad-CAM++ and deletion/insertion curves. Needs phantom masks.
@@ -363,7 +380,7 @@ verify-results: | $(VENV_STAMP)
 
 # ------------------------------------------------------------------------------------------------ targets
 .PHONY: reproduce seeds shortcut data models tables figures test lint format lab app chromium clean-results help \
-  verify-results mutants
+  verify-results mutants smoke tensorboard
 # No recipe of its own, so `make -q reproduce` answers whether everything is up to date.
 reproduce: $(TABLE2) $(TABLE1) $(FIGURES) $(if $(filter 1,$(PHANTOM)),$(LOCALISATION)) $(EXPLORER)
 
@@ -374,6 +391,11 @@ data: $(DATA_STAMP)
 models: $(VERIFIED)
 tables: $(TABLE2) $(TABLE1)
 figures: $(FIGURES)
+
+# The test that PROFILE=paper works: its whole graph and code path on a small generated phantom (about 15 min on
+# 2 CPU cores; too long for `make test`, so a target of its own).
+smoke:
+	@$(MAKE) --no-print-directory reproduce PROFILE=paper-smoke
 
 lint: $(VENV_STAMP)
 	"$(VENV)/bin/ruff" check lib tests benchmarks notebooks
@@ -403,6 +425,10 @@ APP_PORT ?=
 app: $(VENV_STAMP)
 	DENSENET_INTERP_PROFILE='$(PROFILE)' DENSENET_INTERP_MURA_DIR='$(MURA_DIR)' "$(CLI)" app voila $(if $(APP_PORT),--port $(APP_PORT))
 
+# TensorBoard on the training logs of PROFILE (each model set's models/<set>/tensorboard/), on 127.0.0.1
+tensorboard: $(VENV_STAMP)
+	"$(VENV)/bin/tensorboard" --logdir "$(RESULTS)/models" --host 127.0.0.1 --port $(or $(TB_PORT),6006)
+
 lab: $(VENV_STAMP)
 	"$(CLI)" app lab $(if $(APP_PORT),--port $(APP_PORT))
 
@@ -410,4 +436,4 @@ clean-results:
 	rm -rf "$(RESULTS)"
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,14p' Makefile

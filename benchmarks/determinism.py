@@ -9,6 +9,8 @@ few epochs on the profile's phantom MURA, in a process of its own, as ``make`` r
 * ``deterministic-1-thread``: the same with ``TF_NUM_INTRAOP_THREADS=1``: does the thread count change the bits?
 * ``deterministic-native-isa``: op determinism, oneDNN free (AVX-512 here): does the instruction set change them?
 * ``deterministic-onednn-off``: op determinism, oneDNN off (Eigen kernels), for the record.
+* ``deterministic-xla`` and ``deterministic-xla-rerun``: the project's default plus XLA (``jit_compile=True``):
+  is it faster on the CPU, and does it stay bit-identical?
 
 Reported per setting: seconds per epoch (the epochs after the first, which includes tracing), the ratio to
 ``fast``, and a SHA-256 of the final weights (every variable's bytes in model order): equal digests mean
@@ -48,6 +50,8 @@ SETTINGS = {
     },
     "deterministic-native-isa": {"DETERMINISTIC": "1", "ONEDNN_MAX_CPU_ISA": "ALL"},
     "deterministic-onednn-off": {"DETERMINISTIC": "1", "TF_ENABLE_ONEDNN_OPTS": "0"},
+    "deterministic-xla": {"DETERMINISTIC": "1", "ONEDNN_MAX_CPU_ISA": "AVX2", "XLA": "1"},
+    "deterministic-xla-rerun": {"DETERMINISTIC": "1", "ONEDNN_MAX_CPU_ISA": "AVX2", "XLA": "1"},
 }
 
 SCRIPT = textwrap.dedent(
@@ -142,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         "rerun_identical": _same(digests, "deterministic", "deterministic-rerun"),
         "thread_count_changes_bits": _differ(digests, "deterministic", "deterministic-1-thread"),
         "instruction_set_changes_bits": _differ(digests, "deterministic", "deterministic-native-isa"),
+        "xla_rerun_identical": _same(digests, "deterministic-xla", "deterministic-xla-rerun"),
+        "xla_changes_bits": _differ(digests, "deterministic", "deterministic-xla"),
     }
     out = layout.results / "benchmarks" / "determinism.json"
     write_text_atomic(out, json.dumps(report, indent=2) + "\n")

@@ -221,3 +221,162 @@ def test_figures_10_and_11_share_their_augmentation():
     source = "".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
     assert "augment_for_display(model_input_u8, seed=case.augmentation_seed)" in source
     assert "augmented_seed=case.augmentation_seed" in source
+
+
+# ------------------------------------------------------------------------------ case images on real MURA
+def _radiograph(metal_height: int = 0, framed: bool = False, seed: int = 0) -> np.ndarray:
+    """A 320 x 256 radiograph-like image (a soft-tissue blob and a bone on a dark background); with
+    ``metal_height`` a saturated plate that tall at its centre; ``framed``: a bright frame line around it."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:320, 0:256].astype(np.float64)
+    image = 15 + 150 * np.exp(-(((x - 128) / 46) ** 2 + ((y - 170) / 112) ** 2))
+    image += 60 * np.exp(-(((x - 115) / 13) ** 2 + ((y - 153) / 96) ** 2)) + rng.normal(0, 6, image.shape)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    if metal_height:
+        image[170 - metal_height // 2 : 170 + metal_height // 2, 124:132] = 255
+    if framed:
+        image[30:33, 25:230] = image[287:290, 25:230] = 255
+        image[30:290, 25:28] = image[30:290, 227:230] = 255
+    return image
+
+
+# (name, body part, label, p(abnormal), metal plate height, framed)
+REAL_IMAGES = [
+    ("a_tp_plain", "XR_WRIST", 1, 0.95, 0, False),
+    ("b_tp_metal_small", "XR_WRIST", 1, 0.90, 40, False),
+    ("c_tp_metal_large", "XR_WRIST", 1, 0.70, 100, False),
+    ("d_fn_plain", "XR_WRIST", 1, 0.10, 0, False),
+    ("e_fn_metal", "XR_WRIST", 1, 0.05, 60, False),
+    ("f_tn", "XR_WRIST", 0, 0.20, 0, False),
+    ("g_finger_framed_fp", "XR_FINGER", 0, 0.80, 0, True),
+    ("h_finger_framed_tp", "XR_FINGER", 1, 0.60, 0, True),
+    ("i_finger_tp", "XR_FINGER", 1, 0.99, 0, False),
+]
+
+
+@pytest.fixture
+def real_mura(tmp_path):
+    """A MURA-layout folder of the images above and the predictions of every model set on them."""
+    rows = []
+    for number, (name, part, label, probability, metal_height, framed) in enumerate(REAL_IMAGES):
+        folder = f"valid/{part}/patient{number:05d}/study1_{'positive' if label else 'negative'}"
+        path = tmp_path / "MURA-v1.1" / folder / f"{name}.png"
+        path.parent.mkdir(parents=True)
+        Image.fromarray(_radiograph(metal_height, framed, seed=number)).save(path)
+        rows.append({"path": f"MURA-v1.1/{folder}/{name}.png", "body_part": part, "label": label,
+                     "probability": probability})  # fmt: skip
+    predictions = tmp_path / "predictions"
+    predictions.mkdir()
+    for model_set in set(PAPER_MODEL_SETS.values()):
+        pd.DataFrame(rows).to_csv(predictions / f"{model_set}.csv", index=False)
+    return tmp_path / "MURA-v1.1", predictions
+
+
+def _chosen(figure, real_mura, **kwargs):
+    mura, predictions = real_mura
+    return cases.auto_select(figure, mura, predictions, **kwargs)
+
+
+def test_each_figure_gets_the_image_its_written_rule_names(real_mura):
+    name = lambda figure: Path(_chosen(figure, real_mura)[0]).stem  # noqa: E731
+    assert name(4) == "a_tp_plain"  # the most confident wrist TP without metal or frame
+    assert name(5) == "c_tp_metal_large"  # the most metal among wrist TPs, not the most confident one
+    assert name(6) == "d_fn_plain"  # the lowest p(abnormal) among FNs without metal
+    assert name(7) == name(8) == name(5)  # the same image under other models
+    assert name(9) == "i_finger_tp"  # no finger image has metal: relaxed to the most confident TP, said so
+    assert "relaxed: no image met the evidence rule" in _chosen(9, real_mura)[2]
+    assert name(10) == "h_finger_framed_tp"  # a framed TP beats a framed FP with higher p(abnormal)
+    assert name(11) == name(10)
+    path, label, text = _chosen(5, real_mura)
+    assert label == 1 and text == cases.AUTO_RULES[5].text
+    assert _chosen(7, real_mura)[2].startswith("Figure 5's image (the wrist true positive")
+
+
+def test_a_rule_with_no_candidate_of_its_outcome_widens_and_says_so(real_mura):
+    mura, predictions = real_mura
+    table = pd.read_csv(predictions / "wrist_pretrained.csv")
+    table.loc[table["label"] == 1, "probability"] = 0.9  # no wrist false negative any more
+    table.to_csv(predictions / "wrist_pretrained.csv", index=False)
+    path, _, text = cases.auto_select(6, mura, predictions)
+    assert "relaxed: no image of these outcomes" in text and Path(path).stem == "a_tp_plain"
+
+
+def test_missing_predictions_or_body_part_end_in_one_line(real_mura, tmp_path):
+    mura, predictions = real_mura
+    with pytest.raises(DataError, match="no predictions of this model set yet"):
+        cases.auto_select(4, mura, tmp_path / "nowhere")
+    table = pd.read_csv(predictions / "finger_pretrained.csv")
+    table[table["body_part"] != "XR_FINGER"].to_csv(predictions / "finger_pretrained.csv", index=False)
+    with pytest.raises(DataError, match="no XR_FINGER validation image to choose from"):
+        cases.auto_select(10, mura, predictions)
+
+
+def test_a_pin_beats_the_cases_file_which_beats_the_rule(real_mura, tmp_path):
+    mura, predictions = real_mura
+    paper = get_profile("paper")
+    rows = {
+        Path(r["path"]).stem: r["path"]
+        for r in pd.read_csv(predictions / "wrist_pretrained.csv").to_dict("records")
+    }
+    auto = cases.select_case_image(cases.get_case(5), paper, mura, predictions)
+    assert auto.path == rows["c_tp_metal_large"] and auto.source.startswith(
+        "auto-selected: the wrist true positive"
+    )
+    assert auto.label == 1 and auto.annotation is None and auto.image.shape == (320, 256)
+
+    document = json.loads(cases.CASES_FILE.read_text())
+    for entry in document["cases"]:
+        if entry["figure"] == 5:
+            entry["mura_path"] = rows["a_tp_plain"]
+    listed = tmp_path / "cases.json"
+    listed.write_text(json.dumps(document))
+    case5 = cases.get_case(5, listed)
+    from_file = cases.select_case_image(case5, paper, mura, predictions, cases_path=listed)
+    assert (from_file.path, from_file.source) == (rows["a_tp_plain"], "pinned in the cases file")
+    follows = cases.select_case_image(cases.get_case(8, listed), paper, mura, predictions, cases_path=listed)
+    assert (
+        follows.path == rows["a_tp_plain"] and "Figure 5's image, pinned in the cases file" in follows.source
+    )
+
+    pins = f"5={rows['f_tn']}"
+    pinned = cases.select_case_image(case5, paper, mura, predictions, pins=pins, cases_path=listed)
+    assert (pinned.path, pinned.source, pinned.label) == (rows["f_tn"], "pinned: FIGURE5_IMAGE", 0)
+    seven = cases.select_case_image(
+        cases.get_case(7, listed), paper, mura, predictions, pins=pins, cases_path=listed
+    )
+    assert seven.path == rows["f_tn"] and seven.source == "pinned: FIGURE5_IMAGE (Figure 5's image)"
+    own = cases.select_case_image(
+        cases.get_case(7), paper, mura, predictions, pins=f"{pins};7={rows['d_fn_plain']}"
+    )
+    assert own.path == rows["d_fn_plain"]
+    np.testing.assert_array_equal(pinned.image, np.asarray(Image.open(mura.parent / rows["f_tn"])))
+
+
+@pytest.mark.parametrize("pins", ["5", "five=x.png", "5=", "=x.png"])
+def test_malformed_pins_are_refused(pins):
+    with pytest.raises(ValueError, match="expected FIGURE=IMAGE"):
+        cases.parse_pins(pins)
+    assert cases.parse_pins(" 5=a.png ; 10=/b c.png;") == {5: "a.png", 10: "/b c.png"}
+
+
+def test_phantom_profiles_keep_their_named_case():
+    chosen = cases.select_case_image(cases.get_case(5), get_profile("tiny"), None)
+    assert chosen.path is None and chosen.source == "phantom case 'wrist_screw_legend'"
+    assert chosen.annotation["case"] == "wrist_screw_legend"
+
+
+def test_relaxing_keeps_what_the_figure_is_about(real_mura):
+    """Hardware figures keep the metal and give up the outcome; Figure 6 keeps the miss and gives up 'no metal'."""
+    mura, predictions = real_mura
+    table = pd.read_csv(predictions / "wrist_pretrained.csv")
+    stem = table["path"].map(lambda p: Path(p).stem)
+    table.loc[stem.isin(["b_tp_metal_small", "c_tp_metal_large"]), "probability"] = 0.3  # now missed
+    table.loc[stem == "d_fn_plain", "probability"] = 0.9  # now found
+    table.to_csv(predictions / "wrist_pretrained.csv", index=False)
+    path, _, text = cases.auto_select(5, mura, predictions)
+    assert Path(path).stem == "c_tp_metal_large" and text.endswith(
+        "relaxed: no image of these outcomes, any outcome taken"
+    )
+    path, _, text = cases.auto_select(6, mura, predictions)
+    assert Path(path).stem == "e_fn_metal"  # the lowest p(abnormal) among the misses, metal or not
+    assert text.endswith("relaxed: no image met the evidence rule")

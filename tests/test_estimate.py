@@ -119,3 +119,31 @@ def test_make_checks_each_mura_folder_once_even_with_a_space_in_its_path(tmp_pat
     )
     os.utime(good / "valid_image_paths.csv", (1, 1))
     assert _make("-q", "data", f"MURA_DIR={good}", tmp_path=tmp_path).returncode == 1
+
+
+def test_paper_smoke_plans_the_paper_graph_on_a_generated_phantom(tmp_path):
+    """PROFILE=paper-smoke is the paper's Make graph (no stand-in, no localisation, figures chosen from Table 1's
+    predictions) with a generated phantom as MURA_DIR, and no CPU stop (it is meant for a CPU)."""
+    roots = (f"RESULTS_ROOT={tmp_path}/results", f"DATA_ROOT={tmp_path}/data")
+    smoke = _plan("PROFILE=paper-smoke", *roots)
+    paper = _plan("PROFILE=paper", "MURA_DIR=/data/MURA-v1.1", "GPU=1", *roots)
+
+    def steps(plan: str) -> list[str]:
+        return re.findall(r'--label "\[\d+/(\d+)\] ([^"]*)"', plan)
+
+    smoke_steps, paper_steps = steps(smoke), steps(paper)
+    assert smoke_steps[0] == ("17", "generate the phantom MURA") and "estimate --profile" not in smoke
+    assert smoke_steps[1:] == [
+        (str(int(n) + 1), what) for n, what in paper_steps
+    ]  # the paper's steps, one more
+    assert "standin" not in smoke and "50_localisation" not in smoke
+    assert (
+        f'-p mura_dir "{tmp_path}/data/paper-smoke/phantom/MURA-v1.1"' in smoke
+        and "-p profile paper-smoke" in smoke
+    )
+    assert smoke.index("30_evaluation") < smoke.index(
+        "40_case_figure"
+    )  # the rules read Table 1's predictions
+    assert "-p pins ''" in smoke and "-p pins '5=x.png;'" in _plan(
+        "PROFILE=paper-smoke", "FIGURE5_IMAGE=x.png"
+    )

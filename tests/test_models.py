@@ -307,3 +307,47 @@ def test_paper_model_trains_one_step(random_batch):
     assert np.isfinite(loss), loss
     # gradients reach the stem through all 169 layers
     assert not np.array_equal(model.get_layer("conv1_conv").get_weights()[0], before)
+
+
+def test_the_smoke_profile_starts_from_local_imagenet_weights_or_random_never_a_download(
+    monkeypatch, tmp_path
+):
+    from densenet_interp.models.weights import initial_weights
+    from densenet_interp.profiles import MODEL_SETS
+
+    smoke = PROFILES["paper-smoke"]
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    assert initial_weights(smoke, MODEL_SETS["wrist_pretrained"]) == ("random", None)
+    assert "random initial weights (no $DENSENET_WEIGHTS; not ImageNet)" in smoke.data_label
+    assert initial_weights(PROFILES["paper"], MODEL_SETS["wrist_pretrained"]) == (
+        "imagenet",
+        None,
+    )  # download
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "densenet169_notop.h5"))
+    assert initial_weights(smoke, MODEL_SETS["wrist_pretrained"]) == (
+        "imagenet",
+        tmp_path / "densenet169_notop.h5",
+    )
+    assert initial_weights(smoke, MODEL_SETS["wrist_random"]) == ("random", None)
+    assert (
+        "ImageNet weights from $DENSENET_WEIGHTS" in smoke.data_label and "phantom MURA" in smoke.data_label
+    )
+
+
+def test_the_smoke_profile_is_the_paper_profile_but_for_its_listed_departures():
+    import dataclasses as dc
+
+    paper, smoke = PROFILES["paper"], PROFILES["paper-smoke"]
+    differing = {f.name for f in dc.fields(paper) if getattr(paper, f.name) != getattr(smoke, f.name)}
+    assert differing == {
+        "name", "smoke", "phantom_scale", "epochs", "pretraining", "max_train_images", "departures"
+    }  # fmt: skip
+    assert (smoke.architecture, smoke.image_size, smoke.batch_size, smoke.learning_rate) == (
+        "densenet169",
+        320,
+        8,
+        1e-4,
+    )
+    listed = " ".join(smoke.departures)
+    for what in ("phantom MURA", "2 epochs", "16 training images", "random", "majority-class rate"):
+        assert what in listed

@@ -441,3 +441,18 @@ def test_stats_csv_never_replaces_the_index_or_a_users_file(tmp_path, write_smal
     table = tmp_path / "table2.csv"
     assert main(["stats", str(root), "--csv", str(table)]) == 0
     assert main(["stats", str(root), "--csv", str(table)]) == 0  # its own earlier output: refreshed
+
+
+def test_a_capped_sample_is_fixed_balanced_in_index_order_and_never_larger_than_asked():
+    from densenet_interp.data.mura import sample_images
+
+    table = pd.DataFrame({"label": [0] * 10 + [1] * 3, "row": range(13)})
+    sample = sample_images(table, 6)
+    assert sample["label"].tolist() == [0, 0, 0, 1, 1, 1] and sample["row"].is_monotonic_increasing
+    assert sample.equals(sample_images(table, 6)) and not sample.equals(sample_images(table, 6, seed=1))
+    short = sample_images(table, 8)  # only 3 abnormal: the normal ones fill the rest
+    assert sorted(short["label"].tolist()) == [0] * 5 + [1] * 3
+    assert sample_images(table, 7)["label"].sum() == 3 and len(sample_images(table, 7)) == 7
+    assert sample_images(table, None).equals(table) and sample_images(table, 13).equals(table)
+    with pytest.raises(ValueError, match="positive number"):
+        sample_images(table, 0)

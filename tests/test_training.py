@@ -455,3 +455,25 @@ def test_a_schedule_with_unmatched_drops_is_refused():
     broken = dataclasses.replace(PROFILE, lr_drop_divisors=PROFILE.lr_drop_divisors[:-1])
     with pytest.raises(ValueError):
         schedule.learning_rate_at(0, broken)
+
+
+def test_the_epoch_scalars_are_what_tensorboard_reads(tmp_path):
+    """`make tensorboard` shows the training logs: TensorBoard's own reader finds every scalar of every epoch."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    rows = [
+        {"epoch": e, "loss": 0.7 - e / 10, "accuracy": 0.5 + e / 10, "val_loss": 0.6, "val_accuracy": 0.55,
+         "learning_rate": 1e-3, "seconds": 2.0}
+        for e in (1, 2)
+    ]  # fmt: skip
+    for row in rows:
+        training._write_scalars(writer, row)
+    writer.close()
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert tags == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"}
+    loss = events.Scalars("loss")
+    assert [e.step for e in loss] == [1, 2] and [round(e.value, 5) for e in loss] == [0.6, 0.5]

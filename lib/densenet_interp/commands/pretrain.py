@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..profiles import get_profile
 
     profile = get_profile(args.profile)
-    if profile.pretraining == "imagenet":
+    if profile.pretraining != "standin":
         print(
             f"profile '{profile.name}' is initialised with ImageNet weights (Keras download, or the local file "
             "named by $DENSENET_WEIGHTS); no stand-in pre-training is needed"

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DataError
@@ -361,6 +362,25 @@ def select_images(index: MuraIndex, split: str, body_parts: Iterable[str] | str)
     if chosen.empty:
         raise DataError(f"no {split} images of {', '.join(parts)} in this MURA folder", index.root)
     return chosen
+
+
+def sample_images(images: pd.DataFrame, n: int | None, seed: int = 0) -> pd.DataFrame:
+    """A fixed sample of ``n`` rows of an images table (all of them when ``n`` is None or not smaller), in
+    index order, renumbered from 0: half of each label where there are enough (the rest from the other label),
+    drawn with a generator seeded by ``seed``, so that the same table gives the same sample."""
+    if n is None or len(images) <= n:
+        return images.reset_index(drop=True)
+    if n < 1:
+        raise ValueError(f"n must be a positive number of images or None, got {n!r}")
+    rng = np.random.default_rng(seed)
+    by_label = {
+        label: rng.permutation(np.flatnonzero(images["label"].to_numpy() == label)) for label in (0, 1)
+    }
+    half = {label: min(len(rows), n // 2 + (label == 1) * (n % 2)) for label, rows in by_label.items()}
+    for label in (0, 1):  # one label short: the other fills the rest
+        half[label] = min(len(by_label[label]), n - half[1 - label])
+    rows = np.sort(np.concatenate([by_label[label][: half[label]] for label in (0, 1)]))
+    return images.iloc[rows].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------------------------------------

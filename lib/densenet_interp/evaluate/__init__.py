@@ -10,6 +10,7 @@
 ``seeds``          Table 1, its comparisons and the claims over training seeds, pooled over seeds and patients
 ``faithfulness``   every registered saliency method against CAM and against the model (deletion, insertion)
 ``case_report``    the "what this run shows" paragraph of a case figure
+``detectors``      the metal and frame detectors scored on the phantom's ground truth: precision and recall
 ``plots``          ROC curves, confusion matrices, saving figures
 =================  ==========================================================================================
 """

@@ -276,3 +276,231 @@ def aligned_masks(
         covered |= mask
     present["background"] = ~covered
     return present
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Case images on real MURA: pinned by the user, else chosen by a written rule
+# ----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """How one figure's image is chosen from the validation predictions and the image evidence.
+
+    Candidates are the validation images of ``body_part`` with the first ``outcome`` (of the figure's model
+    set, at the paper's 0.5) that has any image meeting the evidence wanted (``metal``/``frame``: True must be
+    detected, False must not be, None either way); within it ``order`` decides: ``confidence`` (the predicted
+    class's probability, highest first) or ``metal`` (the largest metal component first). ``same_as`` takes
+    another figure's image instead (Figures 7 and 8 show Figure 5's image under other models; 11 crops 10's).
+    When no image meets the rule, ``keep`` says what matters more to the figure: its ``outcome`` (the evidence
+    requirement is dropped first) or its ``evidence`` (any outcome is allowed first).
+    """
+
+    text: str
+    body_part: str = "XR_WRIST"
+    outcomes: tuple[str, ...] = ("TP",)
+    metal: bool | None = None
+    frame: bool | None = None
+    order: str = "confidence"
+    same_as: int | None = None
+    keep: str = "outcome"  # relaxing a rule nobody meets: drop the evidence first ("outcome") or the outcome
+
+
+AUTO_RULES: dict[int, Rule] = {
+    4: Rule(
+        "the wrist true positive of wrist_pretrained with the highest p(abnormal), no metal and no frame "
+        "detected (a fracture-like case)",
+        metal=False,
+        frame=False,
+    ),
+    5: Rule(
+        "the wrist true positive of wrist_pretrained with the most metal detected (hardware)",
+        metal=True,
+        order="metal",
+        keep="evidence",
+    ),
+    6: Rule(
+        "the abnormal wrist that wrist_pretrained calls normal with the lowest p(abnormal), no metal "
+        "detected (a missed non-hardware abnormality)",
+        outcomes=("FN",),
+        metal=False,
+    ),
+    7: Rule("Figure 5's image", same_as=5),
+    8: Rule("Figure 5's image", same_as=5),
+    9: Rule(
+        "the abnormal finger image with the most metal detected, true positives of finger_pretrained first",
+        body_part="XR_FINGER",
+        outcomes=("TP", "FN"),
+        metal=True,
+        order="metal",
+        keep="evidence",
+    ),
+    10: Rule(
+        "the finger image with a detected frame that finger_pretrained calls abnormal with the highest "
+        "p(abnormal) (else the most confident normal call)",
+        body_part="XR_FINGER",
+        outcomes=("TP", "FP", "FN", "TN"),
+        frame=True,
+    ),
+    11: Rule("Figure 10's image, cropped to its frame", same_as=10),
+}
+"""The written rule per figure, close to what the paper shows (its section 4 and appendix A.2)."""
+
+
+@dataclass(frozen=True)
+class CaseImage:
+    """The image a case figure shows and where it came from."""
+
+    image: np.ndarray  # uint8 (H, W), before any crop
+    annotation: dict | None  # the phantom's annotation (phantom profiles), else None
+    path: (
+        str | None
+    )  # the MURA path (relative to the folder that contains MURA-v1.1), None for a phantom render
+    label: int | None  # the ground truth when known
+    source: str  # how it was chosen, in words: shown in the figure's title and notebook
+
+
+def parse_pins(pins: str) -> dict[int, str]:
+    """``"5=MURA-v1.1/valid/...png;9=/abs/x.png"`` (what ``make ... FIGURE5_IMAGE=...`` passes) as a dict."""
+    result: dict[int, str] = {}
+    for item in filter(None, (part.strip() for part in pins.split(";"))):
+        figure, sep, path = item.partition("=")
+        if not sep or not figure.strip().isdigit() or not path.strip():
+            raise ValueError(f"pin {item!r}: expected FIGURE=IMAGE, e.g. 5=MURA-v1.1/valid/.../image1.png")
+        result[int(figure)] = path.strip()
+    return result
+
+
+def _mura_parent(mura_root: str | Path) -> Path:
+    root = Path(mura_root)
+    return root.parent if root.name == "MURA-v1.1" else root
+
+
+def _predictions(predictions_dir: Path, model_set: str) -> pd.DataFrame:
+    path = Path(predictions_dir) / f"{model_set}.csv"
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(
+            "no predictions of this model set yet; the case figures are chosen from them (run notebook 30 or "
+            "`make tables` first)",
+            path,
+        ) from None
+
+
+def auto_select(
+    figure: int, mura_root: str | Path, predictions_dir: str | Path, cases_path: str | Path | None = None
+) -> tuple[str, int, str]:
+    """``(MURA path, label, rule text)`` of the image :data:`AUTO_RULES` chooses for ``figure``.
+
+    When no image meets the rule, its evidence requirement is dropped (then the outcome order is widened to
+    every outcome) and the returned text says so: the figure is still drawn, and says what it shows.
+    """
+    from ..data.frames import detect_frame
+    from ..data.images import read_radiograph
+    from ..data.metal import find_metal
+
+    rule = AUTO_RULES.get(int(figure))
+    if rule is None:
+        raise ValueError(f"no selection rule for figure {figure}; rules exist for {sorted(AUTO_RULES)}")
+    if rule.same_as is not None:
+        path, label, text = auto_select(rule.same_as, mura_root, predictions_dir, cases_path)
+        return path, label, f"{rule.text} ({text})"
+    case = get_case(figure, cases_path)
+    parent = _mura_parent(mura_root)
+    table = _predictions(Path(predictions_dir), case.model_set)
+    evidence: dict[str, tuple[float, bool]] = {}
+
+    def look(path: str) -> tuple[float, bool]:
+        if path not in evidence:
+            image = read_radiograph(parent / path)
+            evidence[path] = (find_metal(image).area_fraction, detect_frame(image) is not None)
+        return evidence[path]
+
+    def meets(path: str, metal: bool | None, frame: bool | None) -> bool:
+        if metal is None and frame is None:
+            return True
+        area, framed = look(path)
+        return (metal is None or (area > 0) == metal) and (frame is None or framed == frame)
+
+    attempts = [(rule.outcomes, rule.metal, rule.frame, "")]
+    evidence_wanted = rule.metal is not None or rule.frame is not None
+    without_evidence = (rule.outcomes, None, None, "; relaxed: no image met the evidence rule")
+    any_outcome = (
+        OUTCOMES,
+        rule.metal,
+        rule.frame,
+        "; relaxed: no image of these outcomes, any outcome taken",
+    )
+    if evidence_wanted:
+        attempts += (
+            [any_outcome, without_evidence] if rule.keep == "evidence" else [without_evidence, any_outcome]
+        )
+    attempts.append((OUTCOMES, None, None, "; relaxed: no image met the rule, any image taken"))
+    for outcomes, metal, frame, note in attempts:
+        for outcome in outcomes:
+            candidates = candidate_images(table, rule.body_part, outcome)
+            paths = [p for p in candidates["path"] if meets(p, metal, frame)]
+            if not paths:
+                continue
+            if rule.order == "metal" and metal:
+                paths = sorted(paths, key=lambda p: -look(p)[0])  # stable: ties keep the confidence order
+            chosen = paths[0]
+            label = int(candidates.loc[candidates["path"] == chosen, "label"].iloc[0])
+            return chosen, label, f"{rule.text}{note}"
+    raise DataError(
+        f"figure {figure}: the predictions have no {rule.body_part} validation image to choose from",
+        Path(predictions_dir) / f"{case.model_set}.csv",
+    )
+
+
+def select_case_image(
+    case: Case,
+    profile: Profile,
+    mura_root: str | Path | None,
+    predictions_dir: str | Path | None = None,
+    pins: str = "",
+    cases_path: str | Path | None = None,
+) -> CaseImage:
+    """The image of a case figure, by precedence: a pin (``pins``: ``make ... FIGUREn_IMAGE=...``), then the
+    cases file's ``mura_path``, then :func:`auto_select` (real MURA), or the phantom's case (phantom profiles).
+
+    A pinned or listed path is relative to the folder that contains ``MURA-v1.1`` (or absolute). A pin of the
+    figure a rule follows (``same_as``: 5 for 7 and 8, 10 for 11) is followed too.
+    """
+    from ..data.images import read_radiograph
+
+    pinned = parse_pins(pins)
+    rule = AUTO_RULES.get(case.figure)
+    followed = rule.same_as if rule is not None and rule.same_as is not None else None
+    if profile.phantom and case.figure not in pinned:
+        image, annotation = case_image(case, profile)
+        return CaseImage(image, annotation, None, case.label, f"phantom case '{case.phantom_case}'")
+    if mura_root is None and not profile.phantom:
+        raise DataError(
+            f"figure {case.figure}: no MURA folder given; pass mura_root (the folder with MURA-v1.1)"
+        )
+    parent = _mura_parent(mura_root) if mura_root is not None else Path(".")
+    chosen: tuple[str, str] | None = None
+    if case.figure in pinned:
+        chosen = (pinned[case.figure], f"pinned: FIGURE{case.figure}_IMAGE")
+    elif followed is not None and followed in pinned:
+        chosen = (pinned[followed], f"pinned: FIGURE{followed}_IMAGE (Figure {followed}'s image)")
+    elif case.mura_path is not None:
+        chosen = (case.mura_path, "pinned in the cases file")
+    elif followed is not None and get_case(followed, cases_path).mura_path is not None:
+        chosen = (
+            get_case(followed, cases_path).mura_path,
+            f"Figure {followed}'s image, pinned in the cases file",
+        )
+    if chosen is not None:
+        path, source = chosen
+        full = Path(path) if Path(path).is_absolute() else parent / path
+        label = None
+        if predictions_dir is not None and (Path(predictions_dir) / f"{case.model_set}.csv").is_file():
+            table = _predictions(Path(predictions_dir), case.model_set)
+            row = table[table["path"] == path]
+            label = int(row["label"].iloc[0]) if len(row) else None
+        return CaseImage(read_radiograph(full), None, path, label, source)
+    if predictions_dir is None:
+        raise DataError(f"figure {case.figure}: no image pinned and no predictions to choose one from")
+    path, label, text = auto_select(case.figure, mura_root, predictions_dir, cases_path)
+    return CaseImage(read_radiograph(parent / path), None, path, label, f"auto-selected: {text}")

@@ -191,6 +191,8 @@ def _data(index, model_set: ModelSet, profile: Profile, cache_dir: Path, log) ->
     data = {}
     for split in mura.SPLITS:
         frame = mura.select_images(index, split, model_set.body_parts)
+        if split == "train":
+            frame = mura.sample_images(frame, profile.max_train_images)
         data[split] = (cache.arrays_for(frame["path"].tolist()), frame["label"].to_numpy(np.float32))
     return data
 
@@ -403,8 +405,9 @@ def _fit(run: _Run, data: dict, log) -> tuple[list[dict], int | None, int]:
 def _write_scalars(writer, row: dict) -> None:
     """Log an epoch's scalars for TensorBoard.
 
-    ``tf.summary.scalar`` needs the ``tensorboard`` package, which the pinned environment does not install;
-    ``tf.summary.write`` with the scalars plugin's metadata writes the very same event records without it.
+    ``tf.summary.scalar`` needs the ``tensorboard`` package at training time; ``tf.summary.write`` with the
+    scalars plugin's metadata writes the very same event records without it, so a training needs TensorFlow
+    alone. TensorBoard (pinned in the environment) only reads them: ``make tensorboard``.
     """
     plugin = summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
     metadata = summary_pb2.SummaryMetadata(plugin_data=plugin)

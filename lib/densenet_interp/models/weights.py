@@ -3,7 +3,8 @@
 Policy (:func:`initial_weights`, as keras.applications' single ``weights=`` argument): a model set that is
 not pre-trained starts ``random``; a pre-trained one starts from its profile's pre-training, the offline
 ``standin`` backbone (``Layout.standin_weights``, written by ``densenet-interp pretrain``; an error if it is
-missing) or ``imagenet`` (the file named by ``$DENSENET_WEIGHTS`` if set, else Keras' download). ``override``
+missing) or ``imagenet`` (the file named by ``$DENSENET_WEIGHTS`` if set, else Keras' download; for
+``imagenet_or_random``, the smoke profile's, that file if set, else ``random``: never a download). ``override``
 names another file. The model builder, the training runs, the notebooks and the shortcut experiment all ask
 this one function, and pass nothing of their own unless they mean to override it.
 
@@ -65,11 +66,14 @@ def initial_weights(
                 path=path,
             )
         return "standin", path
-    if profile.pretraining == "imagenet":
+    if profile.pretraining in ("imagenet", "imagenet_or_random"):
         local = override or os.environ.get(WEIGHTS_ENV)
+        if not local and profile.pretraining == "imagenet_or_random":
+            return "random", None  # never a download: the data label and the card say "random"
         return "imagenet", Path(local) if local else None
     raise ValueError(
-        f"profile {profile.name!r} has pretraining {profile.pretraining!r}; expected 'standin' or 'imagenet'"
+        f"profile {profile.name!r} has pretraining {profile.pretraining!r}; expected 'standin', 'imagenet' or "
+        "'imagenet_or_random'"
     )
 
 
