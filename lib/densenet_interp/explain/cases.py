@@ -334,8 +334,8 @@ AUTO_RULES: dict[int, Rule] = {
         keep="evidence",
     ),
     10: Rule(
-        "the finger image with a detected frame that finger_pretrained calls abnormal with the highest "
-        "p(abnormal) (else the most confident normal call)",
+        "the finger image with a detected frame: finger_pretrained's true positives first, then its false "
+        "positives, misses and true negatives, the most confident first",
         body_part="XR_FINGER",
         outcomes=("TP", "FP", "FN", "TN"),
         frame=True,
