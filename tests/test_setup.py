@@ -14,15 +14,48 @@ def _pyproject_pins() -> set[str]:
     return set(project["dependencies"]) | set(extras["cpu"]) | set(extras["dev"])
 
 
-def _conda_pip_pins() -> set[str]:
+def _conda_pip_section() -> list[str]:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_sections = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
     assert len(pip_sections) == 1, "environment.yml should have exactly one pip: section"
-    return set(pip_sections[0])
+    return pip_sections[0]
+
+
+def _conda_pip_pins() -> set[str]:
+    return {line for line in _conda_pip_section() if not line.startswith("-")}
 
 
 def test_environment_yml_pins_match_pyproject():
     assert _conda_pip_pins() == _pyproject_pins()
+
+
+def test_environment_yml_is_the_whole_environment_the_tests_run_in():
+    """The conda spec is complete: the lock as constraints and the package itself, and every version it pins
+    (directly or through the lock) is the version installed in the environment these tests run in."""
+    from importlib import metadata
+
+    options = [line for line in _conda_pip_section() if line.startswith("-")]
+    assert options == ["-c requirements.lock", "-e ."]
+    assert (
+        metadata.version("densenet-interp")
+        == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    )
+    pins = [line.split(";")[0].strip() for line in _conda_pip_pins() if "!= 'linux'" not in line]
+    pins += [
+        line
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    wrong = []
+    for pin in pins:
+        name, version = pin.split("==")
+        try:
+            installed = metadata.version(name.split("[")[0])
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed != version:
+            wrong.append(f"{name}: pinned {version}, installed {installed}")
+    assert wrong == []
 
 
 def test_every_direct_dependency_is_pinned_exactly():
