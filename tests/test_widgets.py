@@ -199,3 +199,19 @@ def test_the_phantom_gallery_carries_outlines_aligned_with_cropped_cases(tmp_pat
         image = gallery[name]
         assert all(mask.shape == image.shape[:2] for mask in masks.values()), name  # the crop included
     assert any(masks["lesion"].any() for masks in gallery.outlines.values())
+
+
+def test_the_banner_and_the_images_of_paper_smoke_are_the_phantoms(monkeypatch):
+    """paper-smoke runs the real-MURA code path on generated data: its page must not say 'real radiographs'."""
+    from densenet_interp.app.serve import radiograph_kind, resolve_settings
+    from densenet_interp.paths import Layout
+    from densenet_interp.profiles import get_profile
+
+    assert radiograph_kind(get_profile("paper-smoke")) == "synthetic radiographs, not patients"
+    assert radiograph_kind(get_profile("mini")) == "synthetic radiographs, not patients"
+    assert radiograph_kind(get_profile("paper")) == "real radiographs (MURA)"
+    for name in ("DENSENET_INTERP_PROFILE", "DENSENET_INTERP_MURA_DIR", "DENSENET_INTERP_DATA"):
+        monkeypatch.delenv(name, raising=False)
+    settings = resolve_settings("paper-smoke", "", "")
+    assert settings.mura_dir == Layout.for_profile("paper-smoke").phantom_dir / "MURA-v1.1"
+    assert resolve_settings("paper", "", "").mura_dir is None  # real MURA: the user names it

@@ -89,11 +89,20 @@ def resolve_settings(
     )
     if os.environ.get("DENSENET_INTERP_MURA_DIR"):
         mura = _anchored(os.environ["DENSENET_INTERP_MURA_DIR"])
-    elif config.phantom and (os.environ.get("DENSENET_INTERP_DATA") or other_profile or not mura_dir):
+    elif (config.phantom or config.smoke) and (
+        os.environ.get("DENSENET_INTERP_DATA") or other_profile or not mura_dir
+    ):
         mura = layout.phantom_dir / "MURA-v1.1"
     else:
         mura = _anchored(mura_dir) if mura_dir else None
     return ExplorerSettings(name, results, mura)
+
+
+def radiograph_kind(config) -> str:
+    """What the page's radiographs are, for its banner: synthetic on the phantom (paper-smoke included: the
+    real-MURA code path on generated data), real only on real MURA."""
+    synthetic = config.phantom or config.smoke
+    return "synthetic radiographs, not patients" if synthetic else "real radiographs (MURA)"
 
 
 def _shown_path(path: Path) -> str:
@@ -175,7 +184,7 @@ def explorer_view(
         if strict:
             raise
         return _message(f"<b>The explorer cannot start:</b> {html.escape(str(exc))}")
-    warning = "synthetic radiographs, not patients" if config.phantom else "real radiographs (MURA)"
+    warning = radiograph_kind(config)
     caption = w.HTML(
         f"<div style='border-left: 4px solid #c0392b; padding: 4px 8px; background: #fdf2f0'>"
         f"<b>Research use only — not for clinical use.</b> {warning}.</div>"
