@@ -391,8 +391,8 @@ def auto_select(
 ) -> tuple[str, int, str]:
     """``(MURA path, label, rule text)`` of the image :data:`AUTO_RULES` chooses for ``figure``.
 
-    When no image meets the rule, its evidence requirement is dropped (then the outcome order is widened to
-    every outcome) and the returned text says so: the figure is still drawn, and says what it shows.
+    When no image meets the rule, it is relaxed in the order its ``keep`` says (the evidence requirement or the
+    outcomes first, then both) and the returned text says so: the figure is still drawn, and says what it shows.
     """
     from ..data.frames import detect_frame
     from ..data.images import read_radiograph
