@@ -9,6 +9,7 @@
 #   make lab                  # JupyterLab at the project root, open on notebooks/
 #   make app                  # the explorer as a web app (Voila) on 127.0.0.1
 #   make tensorboard          # TensorBoard on the training logs (TB_PORT=6006)
+#   make screenshots          # the app at a narrow and a wide window -> results/screenshots/ (Chromium)
 #
 # Every step is a file target, so nothing expensive reruns when its inputs did not change; notebooks are
 # executed headlessly by papermill into results/<profile>/notebooks/.
@@ -122,7 +123,8 @@ CODE_00 := \
   $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py \
   $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py \
   $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py \
-  $(PKG)/phantom/solids.py $(PKG)/phantom/views.py $(PKG)/profiles.py
+  $(PKG)/phantom/solids.py $(PKG)/phantom/views.py $(PKG)/profiles.py \
+  $(PKG)/progress.py
 
 CODE_30 := \
   $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/augment.py \
@@ -136,7 +138,7 @@ CODE_30 := \
   $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py \
   $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py \
   $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py $(PKG)/phantom/solids.py \
-  $(PKG)/phantom/views.py $(PKG)/profiles.py
+  $(PKG)/phantom/views.py $(PKG)/profiles.py $(PKG)/progress.py
 
 CODE_40 := \
   $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/augment.py \
@@ -152,7 +154,7 @@ CODE_40 := \
   $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
   $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
   $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
-  $(PKG)/profiles.py
+  $(PKG)/profiles.py $(PKG)/progress.py
 
 CODE_50 := \
   $(PKG)/__init__.py $(PKG)/data/__init__.py $(PKG)/data/augment.py \
@@ -169,7 +171,7 @@ CODE_50 := \
   $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
   $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
   $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
-  $(PKG)/profiles.py
+  $(PKG)/profiles.py $(PKG)/progress.py
 
 CODE_90 := \
   $(PKG)/__init__.py $(PKG)/app/__init__.py $(PKG)/app/serve.py \
@@ -185,7 +187,7 @@ CODE_90 := \
   $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py \
   $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py \
   $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py $(PKG)/phantom/solids.py \
-  $(PKG)/phantom/views.py $(PKG)/profiles.py
+  $(PKG)/phantom/views.py $(PKG)/profiles.py $(PKG)/progress.py
 
 CODE_SHORTCUT := \
   $(PKG)/__init__.py $(PKG)/commands/__init__.py $(PKG)/commands/shortcut.py \
@@ -204,7 +206,7 @@ CODE_SHORTCUT := \
   $(PKG)/phantom/hardware.py $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py \
   $(PKG)/phantom/masks.py $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py \
   $(PKG)/phantom/render.py $(PKG)/phantom/solids.py $(PKG)/phantom/views.py \
-  $(PKG)/profiles.py
+  $(PKG)/profiles.py $(PKG)/progress.py
 
 CODE_SEEDS := \
   $(PKG)/__init__.py $(PKG)/commands/__init__.py $(PKG)/commands/seeds.py \
@@ -223,7 +225,8 @@ CODE_SEEDS := \
   $(PKG)/phantom/dataset.py $(PKG)/phantom/hand.py $(PKG)/phantom/hardware.py \
   $(PKG)/phantom/knobs.py $(PKG)/phantom/lesions.py $(PKG)/phantom/masks.py \
   $(PKG)/phantom/plan.py $(PKG)/phantom/radiograph.py $(PKG)/phantom/render.py \
-  $(PKG)/phantom/solids.py $(PKG)/phantom/views.py $(PKG)/profiles.py
+  $(PKG)/phantom/solids.py $(PKG)/phantom/views.py $(PKG)/profiles.py \
+  $(PKG)/progress.py
 
 print-%:
 	@echo $($*)
@@ -380,7 +383,7 @@ verify-results: | $(VENV_STAMP)
 
 # ------------------------------------------------------------------------------------------------ targets
 .PHONY: reproduce seeds shortcut data models tables figures test lint format lab app chromium clean-results help \
-  verify-results mutants smoke tensorboard
+  verify-results mutants smoke tensorboard screenshots
 # No recipe of its own, so `make -q reproduce` answers whether everything is up to date.
 reproduce: $(TABLE2) $(TABLE1) $(FIGURES) $(if $(filter 1,$(PHANTOM)),$(LOCALISATION)) $(EXPLORER)
 
@@ -425,6 +428,11 @@ APP_PORT ?=
 app: $(VENV_STAMP)
 	DENSENET_INTERP_PROFILE='$(PROFILE)' DENSENET_INTERP_MURA_DIR='$(MURA_DIR)' "$(CLI)" app voila $(if $(APP_PORT),--port $(APP_PORT))
 
+# `make screenshots`: the explorer app of PROFILE (the models make reproduce trained) in Chromium at a phone's
+# width and a wide window -> results/screenshots/explorer_{narrow,wide}.png, the README's pictures.
+screenshots: $(EXPLORER) | $(VENV_STAMP) chromium
+	"$(PY)" tests/screenshots.py --profile $(PROFILE)
+
 # TensorBoard on the training logs of PROFILE (each model set's models/<set>/tensorboard/), on 127.0.0.1
 tensorboard: $(VENV_STAMP)
 	"$(VENV)/bin/tensorboard" --logdir "$(RESULTS)/models" --host 127.0.0.1 --port $(or $(TB_PORT),6006)
@@ -436,4 +444,4 @@ clean-results:
 	rm -rf "$(RESULTS)"
 
 help:
-	@sed -n '2,14p' Makefile
+	@sed -n '2,15p' Makefile

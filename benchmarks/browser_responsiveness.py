@@ -12,7 +12,8 @@ an untrained model of the profile's architecture in a temporary results folder: 
 depend on the weights. Writes ``results/<profile>/benchmarks/browser_responsiveness.json``.
 
 Usage: ``python benchmarks/browser_responsiveness.py [--profile mini] [--moves 20] [--screenshot PNG]``
-(``--screenshot``: the whole page after the moves, e.g. ``results/screenshots/explorer_voila.png`` for the README).
+(``--screenshot``: the whole page after the moves, to a file you name; the README's pictures come from
+``make screenshots``).
 """
 
 from __future__ import annotations

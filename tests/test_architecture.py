@@ -27,6 +27,7 @@ STAGES = {
     "__init__": 0,
     "errors": 0,
     "paths": 0,
+    "progress": 0,
     "profiles": 0,
     "phantom": 1,
     "data": 2,

@@ -29,6 +29,7 @@ from PIL import Image
 from browser_support import (
     LAYER_HANDLE,
     LAYER_READOUT,
+    PICTURE,
     dropdown,
     launch_chromium,
     picture_bytes,
@@ -37,6 +38,7 @@ from browser_support import (
     wait_for_explorer,
 )
 from densenet_interp.app import serve as app
+from densenet_interp.app.widgets import DOWNLOADS_CLASS, READOUT_CLASS
 from densenet_interp.errors import ModelFileError
 from densenet_interp.paths import PROJECT_ROOT
 
@@ -227,7 +229,8 @@ def test_voila_shows_the_explorer_and_no_code(voila_page):
     body = page.inner_text("body")
     assert "For developers" not in body and "Research use only" in body.split("Profile tiny")[0]
     data, size = _picture(page)
-    assert data.startswith(b"\x89PNG") and size == (520, 330)  # the explorer's two panels with header
+    assert data.startswith(b"\x89PNG") and size[0] == 2 * (2 * 256 + 8)  # two panels, drawn at twice the size
+    assert page.title() == "DenseNet explorer (research use only)"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "explorer_voila.png", full_page=True)
 
@@ -325,3 +328,153 @@ def test_jupyterlab_runs_the_notebook_and_renders_the_explorer(
             page.screenshot(path=SCREENSHOTS / "explorer_lab.png")
         finally:
             page.close()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# What a clinician sees at any width, their own radiograph, downloads, closed tabs
+# ----------------------------------------------------------------------------------------------------------
+READOUT = f".{app.EXPLORER_CLASS} .{READOUT_CLASS}"
+
+
+def _readout_fits(page) -> dict:
+    """The readout's box and whether all its text is inside it and inside the window."""
+    return page.evaluate(
+        """sel => {
+            const el = document.querySelector(sel);
+            const box = el.getBoundingClientRect();
+            const clipped = [...el.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1);
+            return {left: box.left, right: box.right, width: window.innerWidth, clipped,
+                    overflow: el.scrollWidth > el.clientWidth + 1, text: el.innerText};
+        }""",
+        READOUT,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [390, 1600], ids=["narrow", "wide"])
+def test_the_probability_is_never_cut_and_the_picture_never_stretched(voila_page, width):
+    """At a phone's width and a wide screen's: the readout (probability, class, truth, model set, image) is
+    whole and inside the window, the banner is there, and the picture is shown at most at its own width."""
+    page = voila_page
+    page.set_viewport_size({"width": width, "height": 2300 if width < 800 else 1250})  # the whole explorer
+    page.wait_for_timeout(300)  # a relayout
+    fits = _readout_fits(page)
+    text = " ".join(fits["text"].split())
+    assert "p(abnormal) = 0." in text and "predicted" in text and "ground truth" in text, text
+    assert "model set" in text and "image" in text
+    assert not fits["overflow"] and not fits["clipped"], fits
+    assert 0 <= fits["left"] and fits["right"] <= fits["width"], fits
+    shown = page.evaluate(
+        "sel => { const i = document.querySelector(sel); "
+        "return {shown: i.getBoundingClientRect().width, natural: i.naturalWidth, window: window.innerWidth}; }",
+        PICTURE,
+    )
+    assert shown["shown"] <= shown["natural"] and shown["shown"] <= shown["window"], shown
+    banner = page.locator(f".{app.EXPLORER_CLASS} .widget-html-content").first.inner_text()
+    assert "Research use only — not for clinical use." in banner
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"explorer_{'narrow' if width < 800 else 'wide'}.png", full_page=True)
+    page.set_viewport_size({"width": 1000, "height": 1150})
+
+
+def _cr_dicom(path: Path, body_part: str) -> Path:
+    """A small CR radiograph written with pydicom: MONOCHROME1 (bone dark in the file), 12 bits stored."""
+    import numpy as np
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    rng = np.random.default_rng(3)
+    stored = rng.integers(0, 4096, (200, 160), dtype=np.uint16)
+    ds = FileDataset(str(path), {}, file_meta=FileMetaDataset(), preamble=b"\0" * 128)
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.Modality, ds.BodyPartExamined, ds.PhotometricInterpretation = "CR", body_part, "MONOCHROME1"
+    ds.Rows, ds.Columns = stored.shape
+    ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 16, 12, 11, 0
+    ds.PixelData = stored.tobytes()
+    pydicom.dcmwrite(path, ds)
+    return path
+
+
+@pytest.mark.slow
+def test_your_own_radiograph_png_and_dicom_is_uploaded_and_explained(voila_page, tmp_path):
+    page = voila_page
+    button = page.locator(f".{app.EXPLORER_CLASS} .widget-upload")
+
+    class Upload:  # the button opens the browser's file chooser, as a user's click does
+        @staticmethod
+        def set_input_files(path: Path) -> None:
+            with page.expect_file_chooser() as chooser:
+                button.click()
+            chooser.value.set_files(path)
+
+    upload = Upload()
+    png = tmp_path / "my wrist.png"
+    Image.effect_noise((300, 240), 60).save(png)
+    before = _picture(page)[0]
+    redraw_after(page, lambda: upload.set_input_files(png))
+    assert page.locator(dropdown("image")).input_value() == "your image: my wrist.png"
+    assert "your image: my wrist.png" in page.locator(READOUT).inner_text()
+    assert _picture(page)[0] != before
+    dicom = _cr_dicom(tmp_path / "IM0001", "SHOULDER")  # no suffix: recognised by content
+    redraw_after(page, lambda: upload.set_input_files(dicom))
+    model = page.locator(dropdown("model set"))
+    if model.input_value() != "wrist_random":  # a model set trained on wrists only
+        redraw_after(page, lambda: model.select_option("wrist_random"))
+    readout = " ".join(page.locator(READOUT).inner_text().split())
+    assert "your image: IM0001" in readout and "shoulder radiograph" in readout, readout
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG not really")
+    upload.set_input_files(bad)
+    page.locator(f".{app.EXPLORER_CLASS}", has_text="cannot show this").wait_for(timeout=30_000)
+    assert "broken.png:" in page.inner_text("body") and "Traceback" not in page.inner_text("body")
+    _no_error_output(page)
+
+
+@pytest.mark.slow
+def test_the_view_downloads_as_png_pdf_and_arrays_in_the_browser(voila_page, tmp_path):
+    import numpy as np
+
+    page = voila_page
+    page.locator(f".{app.EXPLORER_CLASS} button", has_text="download this view").click()
+    links = page.locator(f".{app.EXPLORER_CLASS} .{DOWNLOADS_CLASS} a")
+    links.first.wait_for(timeout=30_000)
+    assert links.all_inner_texts() == ["PNG", "PDF", "NPZ"]
+    shown = np.asarray(Image.open(io.BytesIO(_picture(page)[0])).convert("RGB"))
+    saved = {}
+    for i in range(3):
+        with page.expect_download() as info:
+            links.nth(i).click()
+        download = info.value
+        saved[Path(download.suggested_filename).suffix] = target = tmp_path / download.suggested_filename
+        download.save_as(target)
+    assert (np.asarray(Image.open(saved[".png"]).convert("RGB")) == shown).all()  # what is on the screen
+    assert saved[".pdf"].read_bytes().startswith(b"%PDF")
+    arrays = np.load(saved[".npz"])
+    assert {"image", "map", "activation", "probability", "layer", "data_label"} <= set(arrays.files)
+    assert "PHANTOM" in str(arrays["data_label"]).upper()
+    redraw_after(page, lambda: page.locator(LAYER_HANDLE).first.press("ArrowRight"))
+    assert links.count() == 0  # the links went with the view they were made of
+
+
+@pytest.mark.slow
+def test_the_kernel_of_a_closed_tab_is_shut_down(browser, kernel, results_root, jupyter_env, tmp_path):
+    """An open tab keeps its kernel however idle; once the tab is closed the kernel is culled."""
+    import time
+
+    env = _app_env(jupyter_env, results_root)
+    with app.start_voila(env=env, log=tmp_path / "voila.log", cull_idle=4) as server:
+        server.wait_ready()
+        page = browser.new_page(viewport={"width": 1000, "height": 900})
+        page.goto(server.url)
+        wait_for_explorer(page)
+        assert len(server.kernels()) == 1
+        time.sleep(10)  # idle, but connected: kept
+        assert len(server.kernels()) == 1, server.log_tail()
+        page.close()
+        deadline = time.monotonic() + 60
+        while server.kernels() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert server.kernels() == [], f"the kernel outlived its tab:\n{server.log_tail()}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import statistics
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,7 +166,7 @@ def test_default_gallery_takes_validation_images_in_turn_over_parts_and_labels(t
 def test_the_outline_switch_draws_the_ground_truth_contours_only_where_asked(models):
     """Off by default; on, the left panel shows each annotated region's boundary in its colour (and nothing
     else changes); images without an annotation disable the switch."""
-    from densenet_interp.app.widgets import HEADER, OUTLINE_COLOURS, PANEL, contour
+    from densenet_interp.app.widgets import OUTLINE_COLOURS, contour
 
     lesion = np.zeros((90, 70), dtype=bool)
     lesion[30:60, 20:40] = True
@@ -178,13 +179,14 @@ def test_the_outline_switch_draws_the_ground_truth_contours_only_where_asked(mod
     explorer.set(outline=True)
     picture = np.asarray(Image.open(io.BytesIO(explorer.png)).convert("RGB"))
     before = np.asarray(Image.open(io.BytesIO(plain_view)).convert("RGB"))
-    edge = contour(lesion, PANEL)
-    left = picture[HEADER : HEADER + PANEL, :PANEL]
+    top, size = explorer.state()["panel"]["top"], explorer.state()["panel"]["size"]
+    edge = contour(lesion, size)
+    left = picture[top : top + size, :size]
     assert (left[edge] == OUTLINE_COLOURS["lesion"]).all()  # every boundary pixel, in the lesion's colour
     unchanged = ~edge
-    assert (left[unchanged] == before[HEADER : HEADER + PANEL, :PANEL][unchanged]).all()
+    assert (left[unchanged] == before[top : top + size, :size][unchanged]).all()
     assert explorer.state()["outlined"] == ["lesion"]  # an empty region is not listed
-    assert edge.sum() < 0.5 * lesion.mean() * PANEL * PANEL  # a contour, not the filled region
+    assert edge.sum() < 0.5 * lesion.mean() * size * size  # a contour, not the filled region
     explorer.set(image="plain")
     assert explorer.outline_control.disabled and explorer.state()["outlined"] == []
     assert explorer.forward_passes == 2
@@ -215,3 +217,156 @@ def test_the_banner_and_the_images_of_paper_smoke_are_the_phantoms(monkeypatch):
     settings = resolve_settings("paper-smoke", "", "")
     assert settings.mura_dir == Layout.for_profile("paper-smoke").phantom_dir / "MURA-v1.1"
     assert resolve_settings("paper", "", "").mura_dir is None  # real MURA: the user names it
+
+
+# ----------------------------------------------------------------------------------------------------------
+# What the page says, your own radiograph, downloads
+# ----------------------------------------------------------------------------------------------------------
+LONG_NAME = "valid wrist patient11185 study1_positive image3 (abnormal) with a very long name indeed " * 2
+
+
+def _text(html_value: str) -> str:
+    import html as html_module
+    import re
+
+    return " ".join(html_module.unescape(re.sub(r"<[^>]+>", " ", html_value)).split())
+
+
+def test_probability_class_truth_and_model_are_always_said_in_full(models):
+    """The readout wraps (it never cuts), and the picture's header wraps the same facts over its lines."""
+    explorer = Explorer(
+        {"wrist_pretrained": models["small"]}, {LONG_NAME: radiograph(0)}, image_size=64, truth={LONG_NAME: 1}
+    )
+    state, text = explorer.state(), " ".join(_text(explorer.readout.value).split())
+    probability = state["probability"]
+    assert f"p(abnormal) = {probability:.3f}" in text
+    assert f"predicted {'abnormal' if probability >= 0.5 else 'normal'}" in text
+    assert "ground truth abnormal" in text and "model set wrist_pretrained" in text
+    assert " ".join(LONG_NAME.split()) in text  # the whole name
+    assert "overflow-wrap: anywhere" in explorer.readout.value
+    header = " ".join(state["header_lines"])
+    assert len(state["header_lines"]) >= 4  # wrapped over several lines of the picture ...
+    assert " ".join(LONG_NAME.split()) in " ".join(header.split())  # ... and nothing lost
+    assert f"p(abnormal) = {probability:.3f}" in header
+    explorer.set(image=LONG_NAME)
+    assert "ground truth abnormal" in _text(explorer.readout.value)
+
+
+def test_an_image_of_unknown_truth_says_so(explorer):
+    assert "ground truth unknown" in " ".join(_text(explorer.readout.value).split())
+
+
+def test_the_map_has_a_colour_bar_centred_at_zero(models):
+    """The CAM's colour bar runs under the left panel on the map's signed range (-m..m): its middle is
+    'jet' at 0.5, the colour of zero in the overlay."""
+    from densenet_interp.explain.figures import CAM_CMAP, colour_table
+
+    explorer = Explorer(models, {"a": radiograph(0)}, image_size=64, scale=1)
+    picture = np.asarray(Image.open(io.BytesIO(explorer.png)).convert("RGB"))
+    state = explorer.state()
+    top, size = state["panel"]["top"], state["panel"]["size"]
+    bar = picture[top + size + 6, :size]  # a row through the CAM's colour bar
+    table = colour_table(CAM_CMAP)
+    assert (bar == table[np.linspace(0, 255, size).astype(int)]).all()
+    low, high = state["map_range"]
+    saliency = explorer.cache.derived(
+        explorer._model("small"), explorer._input("a", 64)[1], "map:cam", lambda *_: None
+    )
+    magnitude = float(np.max(np.abs(saliency)))
+    if float(np.min(saliency)) < 0:
+        assert (low, high) == pytest.approx((-magnitude, magnitude))
+    else:
+        assert (low, high) == pytest.approx((0.0, magnitude))
+
+
+def test_a_model_set_applied_to_another_body_part_gets_a_note(models):
+    images = {"wrist": radiograph(0), "shoulder": radiograph(1), "unknown": radiograph(2)}
+    parts = {"wrist": "XR_WRIST", "shoulder": "XR_SHOULDER"}
+    explorer = Explorer(
+        {"wrist_pretrained": models["small"], "all_pretrained": models["deeper"]}, images, image_size=64,
+        body_parts=parts,
+    )  # fmt: skip
+    assert explorer.state()["note"] is None  # a wrist model on a wrist
+    explorer.set(image="shoulder")
+    note = explorer.state()["note"]
+    assert "wrist_pretrained was trained on wrist radiographs only" in note and "shoulder radiograph" in note
+    assert note in _text(explorer.readout.value)
+    explorer.set(image="unknown")
+    assert "body part of this image is not known" in explorer.state()["note"]
+    explorer.set(model="all_pretrained", image="shoulder")
+    assert explorer.state()["note"] is None  # trained on every body part
+    assert explorer.body_part_note() is None
+
+
+def _png_bytes(image: np.ndarray, kind: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=kind)
+    return buffer.getvalue()
+
+
+def test_your_own_radiograph_png_jpeg_and_dicom_is_explained(models, explorer, tmp_path):
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    first = explorer.forward_passes
+    key = explorer.add_image_file("/home/someone/My wrist.png", _png_bytes(radiograph(5)))
+    assert key == "your image: My wrist.png" and explorer.state()["image"] == key
+    assert key in explorer.image_control.options and explorer.forward_passes == first + 1
+    assert (
+        explorer.add_image_file("My wrist.png", _png_bytes(radiograph(6))) == "your image: My wrist.png (2)"
+    )
+    assert explorer.add_image_file("scan.jpg", _png_bytes(radiograph(7), "JPEG")) == "your image: scan.jpg"
+    assert "ground truth unknown" in " ".join(_text(explorer.readout.value).split())
+
+    stored = radiograph(8).astype(np.uint16) * 16  # 12-bit values, MONOCHROME1: bone dark in the file
+    ds = FileDataset("x.dcm", {}, file_meta=FileMetaDataset(), preamble=b"\0" * 128)
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.Modality, ds.BodyPartExamined, ds.PhotometricInterpretation = "CR", "SHOULDER", "MONOCHROME1"
+    ds.Rows, ds.Columns = stored.shape
+    ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 16, 12, 11, 0
+    ds.PixelData = stored.tobytes()
+    path = tmp_path / "study.dcm"
+    pydicom.dcmwrite(path, ds)
+    explorer._trained_on["small"] = ("XR_WRIST",)
+    key = explorer.add_image_file("no-suffix", path.read_bytes())  # DICOM by content, whatever the name
+    assert explorer._body_parts[key] == "XR_SHOULDER"
+    assert "shoulder radiograph" in explorer.state()["note"]
+    shown = explorer._arrays["image"]
+    from densenet_interp.data.images import read_radiograph, resize_square
+
+    assert (shown == resize_square(read_radiograph(path), 64)).all()  # the project's DICOM reading (inverted)
+
+
+def test_a_file_that_is_not_an_image_is_one_line_on_the_page(explorer):
+    shown = explorer.png
+    explorer._on_upload({"new": ({"name": "notes.png", "content": memoryview(b"not a picture at all")},)})
+    assert explorer.message.value.startswith("<b>cannot show this:</b> notes.png: ")
+    assert "tmp" not in explorer.message.value and "\n" not in explorer.message.value
+    assert explorer.png == shown and "your image: notes.png" not in explorer.image_control.options
+    assert explorer.upload_control.value == ()  # nothing kept; the same file can be chosen again
+
+
+def test_the_view_downloads_as_png_pdf_and_arrays(models):
+    explorer = Explorer(models, {"a b/c": radiograph(0)}, image_size=64, data_label="PHANTOM test data")
+    explorer.set(layer=2, k=4)
+    files = explorer.download_files()
+    names = sorted(files)
+    assert [Path(n).suffix for n in names] == [".npz", ".pdf", ".png"] and all("/" not in n for n in names)
+    png = Image.open(io.BytesIO(files[names[2]]))
+    assert png.info["Comment"] == "PHANTOM test data"
+    shown = np.asarray(Image.open(io.BytesIO(explorer.png)).convert("RGB"))
+    assert (np.asarray(png.convert("RGB")) == shown).all()  # the picture on screen, pixel for pixel
+    assert files[names[1]].startswith(b"%PDF") and "PHANTOM test data".encode("utf-16-be") in files[names[1]]
+    arrays = np.load(io.BytesIO(files[names[0]]))
+    state = explorer.state()
+    assert arrays["activation"].shape == state["shape"] and arrays["image"].shape == (64, 64)
+    assert list(arrays["channels"]) == state["channels"] and str(arrays["layer"]) == state["layer"]
+    assert float(arrays["probability"]) == pytest.approx(state["probability"])
+    assert str(arrays["data_label"]) == "PHANTOM test data"
+    explorer.offer_downloads()
+    assert explorer.downloads.value.count("<a download=") == 3 and "base64," in explorer.downloads.value
+    explorer.set(k=5)
+    assert explorer.downloads.value == ""  # a link must never download another view than the one shown

@@ -179,7 +179,10 @@ def explorer_view(
 
     try:
         gallery = default_gallery(config, settings.mura_dir, n_validation=n_validation)
-        explorer = Explorer(models, gallery, image_size=config.image_size, outlines=gallery.outlines)
+        explorer = Explorer(
+            models, gallery, image_size=config.image_size, outlines=gallery.outlines, truth=gallery.truth,
+            body_parts=gallery.body_parts, data_label=config.data_label,
+        )  # fmt: skip
     except (UserFacingError, ValueError) as exc:
         if strict:
             raise
@@ -248,6 +251,23 @@ class Server:
             stderr=subprocess.STDOUT if output else None,
             start_new_session=True,  # a terminal's Ctrl-C reaches only us; stop() then ends it in order
         )
+
+    def kernels(self) -> list:
+        """The kernel processes this server runs now (``psutil.Process``), found through its process tree."""
+        import psutil
+
+        try:
+            children = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+        found = []
+        for child in children:
+            try:
+                if any("ipykernel" in part for part in child.cmdline()):
+                    found.append(child)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return found
 
     def log_tail(self, chars: int = 4000) -> str:
         if self.log is None or not self.log.is_file():
@@ -324,18 +344,31 @@ def ensure_kernel(install: bool = False) -> None:
     )  # fmt: skip
 
 
+CULL_IDLE_SECONDS = 600
+"""A page's kernel is shut down this long after its tab was closed (an open tab keeps its kernel)."""
+
+
 def start_voila(
     notebook: str | os.PathLike = NOTEBOOK,
     *,
     port: int | None = None,
     env: Mapping[str, str] | None = None,
     log: str | os.PathLike | None = None,
+    cull_idle: float = CULL_IDLE_SECONDS,
 ) -> Server:
-    """Serve ``notebook`` as a Voila app (sources hidden, Voila's default) on 127.0.0.1; not yet ready."""
+    """Serve ``notebook`` as a Voila app (sources hidden, Voila's default) on 127.0.0.1; not yet ready.
+
+    Every page starts a kernel holding its models; a kernel that has no page connected and has been idle for
+    ``cull_idle`` seconds is shut down (Jupyter's culling, checked every ``cull_idle / 10`` s, at most a
+    minute), so closed tabs do not keep their memory.
+    """
     port = port or free_port()
+    interval = max(1, min(60, round(cull_idle / 10)))
     command = [
         sys.executable, "-m", "voila", Path(notebook).resolve(), "--no-browser", f"--Voila.ip={HOST}",
         f"--port={port}", "--Voila.port_retries=0", "--show_tracebacks=True",
+        f"--MappingKernelManager.cull_idle_timeout={int(cull_idle)}",
+        f"--MappingKernelManager.cull_interval={interval}", "--MappingKernelManager.cull_connected=False",
     ]  # fmt: skip
     base = f"http://{HOST}:{port}"
     return Server("voila", command, f"{base}/", f"{base}/voila/static/voila.js", env=env, log=log)

@@ -17,28 +17,82 @@ from __future__ import annotations
 import html
 import io
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import ipywidgets as w
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import UserFacingError
+from ..errors import DataError, UserFacingError
 from ..explain import methods
 from ..explain.engine import STAGES, ActivationCache, explainer_for
-from ..explain.figures import ACTIVATION_CMAP, activation_grid, colour_table, overlay_cam
+from ..explain.figures import (
+    ACTIVATION_CMAP,
+    CAM_CMAP,
+    activation_grid,
+    colour_table,
+    overlay_cam,
+    signed_range,
+)
 from ..explain.maps import RANKS
 from ..models.inference import verdict
+from ..profiles import BODY_PARTS, MODEL_SETS
 
-PANEL = 256  # px of each of the two panels
-HEADER = 40  # px of text above the panels
-FOOTER = 34  # px below: colour bar and captions
+PANEL = 256  # px of each of the two panels at scale 1
 GAP = 8
+LINE = 17  # px of one line of text at scale 1
+SCALE = 2
+"""The explorer draws its picture at twice the panel size and the page shows it at most at its natural width:
+crisp on a wide window (never stretched), downscaled on a narrow one."""
 MAX_K = 64
 OUTLINE_COLOURS = {"lesion": (255, 0, 255), "legend": (0, 200, 255), "frame": (255, 200, 0)}
 """Ground-truth regions the explorer can outline (the phantom's annotation: a lesion or metal hardware, the
 text legend, the frame), in colours that stay visible over the 'jet' CAM overlay."""
+
+
+UPLOAD_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
+"""What the upload button offers (DICOM is recognised by content whatever the name)."""
+MAX_UPLOAD_BYTES = 64 * 2**20
+READOUT_CLASS = "densenet-interp-readout"  # CSS classes the browser tests look for
+DOWNLOADS_CLASS = "densenet-interp-downloads"
+DICOM_BODY_PARTS = {
+    "WRIST": "XR_WRIST", "HAND": "XR_HAND", "FINGER": "XR_FINGER", "ELBOW": "XR_ELBOW", "FOREARM": "XR_FOREARM",
+    "HUMERUS": "XR_HUMERUS", "ARM": "XR_HUMERUS", "SHOULDER": "XR_SHOULDER",
+}  # fmt: skip
+"""DICOM's Body Part Examined (its defined terms) as MURA's body parts; other values are kept as they are."""
+
+
+def part_name(part: str) -> str:
+    """``XR_WRIST`` -> ``wrist``; any other body part as given, in lower case."""
+    return part.removeprefix("XR_").lower()
+
+
+def _slug(text: str) -> str:
+    """A file-name-safe version of ``text`` (letters, digits, ``-`` and ``.``)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", str(text)).strip("-.")[:60] or "x"
+
+
+def _dicom_body_part(path: Path) -> str | None:
+    """The body part a DICOM file says it shows (``Body Part Examined``), as a MURA body part where it is one;
+    None for other files or when the tag is empty."""
+    from ..data import dicom
+
+    with open(path, "rb") as handle:
+        if not dicom.looks_like_dicom(handle.read(132)):
+            return None
+    import pydicom
+
+    try:
+        value = str(
+            pydicom.dcmread(path, stop_before_pixels=True, force=True).get("BodyPartExamined", "") or ""
+        )
+    except Exception:  # noqa: BLE001 - the pixels were read already; an odd header only loses the body part
+        return None
+    value = value.strip().upper()
+    return DICOM_BODY_PARTS.get(value, value.lower()) if value else None
 
 
 def _font(size: int = 12) -> ImageFont.ImageFont:
@@ -46,6 +100,34 @@ def _font(size: int = 12) -> ImageFont.ImageFont:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow without FreeType: the fixed bitmap font
         return ImageFont.load_default()
+
+
+def _wrap(text: str, font, width: float) -> list[str]:
+    """``text`` in lines no wider than ``width`` px: broken at spaces, and inside a word only if it alone is
+    wider (a long file name is wrapped, never cut)."""
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
+    lines, current = [], ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if measure(candidate, font=font) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = word
+        while measure(current, font=font) > width and len(current) > 1:
+            cut = len(current) - 1
+            while cut > 1 and measure(current[:cut], font=font) > width:
+                cut -= 1
+            lines.append(current[:cut])
+            current = current[cut:]
+    return [*lines, current] if current or not lines else lines
+
+
+def _colour_bar(canvas: np.ndarray, top: int, left: int, width: int, height: int, cmap: str) -> None:
+    canvas[top : top + height, left : left + width] = colour_table(cmap)[
+        np.linspace(0, 255, width).astype(np.int64)
+    ][np.newaxis]
 
 
 def compose_view(
@@ -59,55 +141,85 @@ def compose_view(
     header: list[str],
     map_label: str = "CAM",
     outlines: Mapping[str, np.ndarray] | None = None,
+    footer: str = "",
+    scale: int = 1,
 ) -> tuple[np.ndarray, dict]:
     """The explorer's picture as ``uint8 (H, W, 3)``: input + map (left), top-``k`` channel mosaic (right).
 
-    ``cam`` is the map overlaid on the left (the CAM or another method's, named ``map_label`` in the caption).
-    ``outlines``: ground-truth masks (any resolution, the image's geometry) whose contours are drawn on the
-    left panel in :data:`OUTLINE_COLOURS`. Returns the picture and what it shows (channels, colour range,
-    outlined regions) for :meth:`Explorer.state`.
+    ``header``: lines of text above the panels, wrapped to the picture's width (never cut). ``cam`` is the map
+    overlaid on the left (the CAM or another method's, named ``map_label``), on a scale centred at zero for a
+    signed map (:func:`~densenet_interp.explain.figures.signed_range`, as in the case figures), with its colour
+    bar under the panel; the channel mosaic has its own ('bwr', zero at white). ``outlines``: ground-truth
+    masks (any resolution, the image's geometry) whose contours are drawn on the left panel in
+    :data:`OUTLINE_COLOURS`. ``footer``: a last line (the data label). ``scale`` multiplies every size.
+    Returns the picture and what it shows (channels, colour ranges, outlined regions, where the left panel
+    is) for :meth:`Explorer.state`.
     """
+    panel, gap, line = PANEL * scale, GAP * scale, LINE * scale
+    width = 2 * panel + gap
+    font = _font(12 * scale)
+    lines = [wrapped for text in header for wrapped in _wrap(text, font, width - 8 * scale)]
+    top = len(lines) * line + 6 * scale
     overlay = overlay_cam(gray, cam, alpha)
-    left = np.array(Image.fromarray(overlay).resize((PANEL, PANEL), Image.Resampling.BILINEAR))
+    left = np.array(Image.fromarray(overlay).resize((panel, panel), Image.Resampling.BILINEAR))
     outlined = []
     for name, colour in OUTLINE_COLOURS.items():
         mask = None if outlines is None else outlines.get(name)
         if mask is not None and np.any(mask):
-            left[contour(mask, PANEL)] = colour
+            left[contour(mask, panel)] = colour
             outlined.append(name)
     grid = activation_grid(activation, k, rank, tile=16, gap=1)
-    scale = PANEL / max(grid.rgb.shape[:2])
-    size = (max(1, round(grid.rgb.shape[1] * scale)), max(1, round(grid.rgb.shape[0] * scale)))
+    fit = panel / max(grid.rgb.shape[:2])
+    size = (max(1, round(grid.rgb.shape[1] * fit)), max(1, round(grid.rgb.shape[0] * fit)))
     right = np.asarray(Image.fromarray(grid.rgb).resize(size, Image.Resampling.NEAREST))
-    canvas = np.full((HEADER + PANEL + FOOTER, 2 * PANEL + GAP, 3), 255, dtype=np.uint8)
-    canvas[HEADER : HEADER + PANEL, :PANEL] = left
-    canvas[HEADER : HEADER + right.shape[0], PANEL + GAP : PANEL + GAP + right.shape[1]] = right
-    bar_top = HEADER + PANEL + 4
-    canvas[bar_top : bar_top + 8, PANEL + GAP :] = colour_table(ACTIVATION_CMAP)[
-        np.linspace(0, 255, PANEL).astype(np.int64)
-    ][np.newaxis]
+    caption = f"input + {map_label} ('jet', opacity {alpha:.2f})"
+    footer_lines = _wrap(footer, font, width - 8 * scale) if footer else []
+    bottom_lines = 3 + bool(outlined) + len(footer_lines)
+    canvas = np.full((top + panel + 10 * scale + bottom_lines * line, width, 3), 255, dtype=np.uint8)
+    canvas[top : top + panel, :panel] = left
+    canvas[top : top + right.shape[0], panel + gap : panel + gap + right.shape[1]] = right
+    bar_top = top + panel + 4 * scale
+    low, high = signed_range(cam)
+    _colour_bar(canvas, bar_top, 0, panel, 8 * scale, CAM_CMAP)
+    _colour_bar(canvas, bar_top, panel + gap, panel, 8 * scale, ACTIVATION_CMAP)
     picture = Image.fromarray(canvas)
     draw = ImageDraw.Draw(picture)
-    font = _font()
-    for row, text in enumerate(header):
-        draw.text((4, 3 + 17 * row), text, fill=(0, 0, 0), font=font)
-    draw.text((4, bar_top), f"input + {map_label} ('jet', opacity {alpha:.2f})", fill=(0, 0, 0), font=font)
-    x = 4
+
+    def text(x: float, y: float, value: str, anchor: str = "la") -> None:
+        draw.text((x, y), value, fill=(0, 0, 0), font=font, anchor=anchor)
+
+    for row, value in enumerate(lines):
+        text(4 * scale, 3 * scale + line * row, value)
+    labels_y = bar_top + 10 * scale
+    for x0, (vmin, vmax) in ((0, (low, high)), (panel + gap, (grid.vmin, grid.vmax))):
+        text(x0 + 2 * scale, labels_y, f"{vmin:.3g}")
+        text(x0 + panel - 2 * scale, labels_y, f"{vmax:.3g}", anchor="ra")
+        if vmin < 0 < vmax:  # a signed scale: zero is its centre
+            text(x0 + panel / 2, labels_y, "0", anchor="ma")
+    y = labels_y + line
+    text(4 * scale, y, caption)
+    text(panel + gap, y, "channels ('bwr', zero at white)")
+    y += line
     if outlined:
-        draw.text((x, bar_top + 15), "outlined:", fill=(0, 0, 0), font=font)
-        x += 62
-    for name in outlined:  # a swatch of each colour, then the region's name
-        draw.rectangle((x, bar_top + 18, x + 8, bar_top + 26), fill=OUTLINE_COLOURS[name], outline=(0, 0, 0))
-        draw.text((x + 11, bar_top + 15), name, fill=(0, 0, 0), font=font)
-        x += 17 + 7 * len(name)
-    draw.text((PANEL + GAP, bar_top + 10), f"{grid.vmin:.3g}", fill=(0, 0, 0), font=font)
-    high = f"{grid.vmax:.3g}"
-    draw.text((2 * PANEL + GAP - 6 * len(high) - 4, bar_top + 10), high, fill=(0, 0, 0), font=font)
+        text(4 * scale, y, "outlined:")
+        x = 4 * scale + draw.textlength("outlined: ", font=font)
+        for name in outlined:  # a swatch of each colour, then the region's name
+            draw.rectangle((x, y + 3 * scale, x + 8 * scale, y + 11 * scale), fill=OUTLINE_COLOURS[name],
+                           outline=(0, 0, 0))  # fmt: skip
+            text(x + 11 * scale, y, name)
+            x += 11 * scale + draw.textlength(f"{name}  ", font=font)
+        y += line
+    for value in footer_lines:
+        text(4 * scale, y, value)
+        y += line
     shown = {
         "channels": [int(c) for c in grid.channels],
         "vmin": grid.vmin,
         "vmax": grid.vmax,
+        "map_range": (low, high),
         "outlined": outlined,
+        "panel": {"top": top, "left": 0, "size": panel},
+        "header_lines": lines,
     }
     return np.asarray(picture), shown
 
@@ -148,6 +260,11 @@ class Explorer:
         *,
         cache: ActivationCache | None = None,
         outlines: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+        truth: Mapping[str, int] | None = None,
+        body_parts: Mapping[str, str] | None = None,
+        trained_on: Mapping[str, Sequence[str]] | None = None,
+        data_label: str = "",
+        scale: int = SCALE,
     ):
         if not models:
             raise ValueError(
@@ -160,37 +277,77 @@ class Explorer:
         self._models = dict(models)
         self._images = dict(images)
         self._outlines = dict(outlines or {})  # image name -> {region: mask}; only annotated images
+        self._truth = dict(truth or {})  # image name -> 1 abnormal / 0 normal, where known
+        self._body_parts = dict(
+            body_parts or {}
+        )  # image name -> MURA body part (XR_WRIST...) or another part
+        self._trained_on = {name: tuple(parts) for name, parts in (trained_on or {}).items()}
+        for name in self._models:  # the paper's model sets know their body parts
+            if name in MODEL_SETS and name not in self._trained_on:
+                self._trained_on[name] = MODEL_SETS[name].body_parts
+        self.data_label = data_label
+        self.scale = int(scale)
         self.image_size = image_size
         self.cache = cache or ActivationCache()
         self._loaded: dict[str, object] = {}
         self._inputs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         self._suspended = False
         self._shown: dict = {}
+        self._arrays: dict[str, np.ndarray] = {}
         self.last_error: str | None = None
         self.redraw_seconds: list[float] = []
 
-        self.model_control = w.Dropdown(options=list(self._models), description="model set")
-        self.image_control = w.Dropdown(options=list(self._images), description="image")
+        labels = {"style": {"description_width": "initial"}}  # a control's label is never cut
+        self.model_control = w.Dropdown(options=list(self._models), description="model set", **labels)
+        self.image_control = w.Dropdown(options=list(self._images), description="image", **labels)
         self.layer_control = w.SelectionSlider(
             options=["-"], description="layer", continuous_update=True, layout=w.Layout(width="98%")
         )
-        self.k_control = w.IntSlider(value=16, min=1, max=MAX_K, description="channels")
-        self.rank_control = w.Dropdown(options=list(RANKS), value="distinct", description="rank by")
-        self.alpha_control = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="CAM opacity")
+        self.k_control = w.IntSlider(value=16, min=1, max=MAX_K, description="channels", **labels)
+        self.rank_control = w.Dropdown(options=list(RANKS), value="distinct", description="rank by", **labels)
+        self.alpha_control = w.FloatSlider(
+            value=0.5, min=0.0, max=1.0, step=0.05, description="map opacity", **labels
+        )
         names = list(methods.METHODS)  # the registry: a newly registered method is offered here at once
         default = methods.DEFAULT_METHOD if methods.DEFAULT_METHOD in names else names[0]
-        self.method_control = w.Dropdown(options=names, value=default, description="map")
+        self.method_control = w.Dropdown(options=names, value=default, description="map", **labels)
         self.outline_control = w.Checkbox(
             value=False, description="outline ground truth", indent=False, layout=w.Layout(width="auto")
         )
-        self.view = w.Image(format="png")
+        self.upload_control = w.FileUpload(
+            accept=",".join(UPLOAD_SUFFIXES), multiple=False, description="your radiograph",
+            tooltip="PNG, JPEG, TIFF or DICOM; explained with the chosen model set, never stored",
+            layout=w.Layout(width="auto"),
+        )  # fmt: skip
+        self.download_control = w.Button(
+            description="download this view", icon="download", layout=w.Layout(width="auto"),
+            tooltip="the picture as PNG and PDF, and its arrays (.npz)",
+        )  # fmt: skip
+        self.downloads = w.HTML()
+        self.downloads.add_class(DOWNLOADS_CLASS)
+        self.readout = w.HTML()
+        self.readout.add_class(READOUT_CLASS)
+        natural = (2 * PANEL + GAP) * self.scale
+        # never wider than 3/4 of its pixels (crisp, text about 18 px high); narrower windows scale it down
+        self.view = w.Image(
+            format="png", layout=w.Layout(width="100%", max_width=f"{natural * 3 // 4}px", height="auto")
+        )
         self.message = w.HTML()
         self.widget = w.VBox(
             [
-                w.HBox([self.model_control, self.image_control, self.outline_control]),
+                w.HBox(
+                    [self.model_control, self.image_control, self.outline_control],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),  # fmt: skip
+                w.HBox([self.upload_control, self.download_control], layout=w.Layout(flex_flow="row wrap")),
                 self.layer_control,
-                w.HBox([self.k_control, self.rank_control, self.method_control, self.alpha_control]),
+                w.HBox(
+                    [self.k_control, self.rank_control, self.method_control, self.alpha_control],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),  # fmt: skip
+                self.readout,
                 self.view,
+                self.downloads,
                 self.message,
             ]
         )
@@ -208,6 +365,8 @@ class Explorer:
         ):
             control.observe(self._on_change, names="value")
         self.model_control.observe(self._on_model_change, names="value")
+        self.upload_control.observe(self._on_upload, names="value")
+        self.download_control.on_click(lambda _button: self.offer_downloads())
 
     # -------------------------------------------------------------------------------------------- data
     def _model(self, name: str):
@@ -300,8 +459,9 @@ class Explorer:
         probability = float(explanation.probability[0])
         stage = next((s for s, n in explanation.layer_names.items() if n == layer), None)
         header = [
-            f"{self.model_control.value} | {self.image_control.value} | p(abnormal) = {probability:.3f} "
-            f"({verdict(probability)})",
+            f"p(abnormal) = {probability:.3f} ({verdict(probability)}) | ground truth: "
+            f"{self._truth_text(self.image_control.value)} | model set {self.model_control.value} | "
+            f"image {self.image_control.value}",
             f"layer {names.index(layer) + 1}/{len(names)}: {layer}{f' [{stage}]' if stage else ''} "
             f"{h}x{wd}x{c} | top {min(k, c)} by {rank}",
         ]
@@ -310,14 +470,157 @@ class Explorer:
         self.outline_control.disabled = annotated is None  # nothing to outline on real or uploaded images
         picture, shown = compose_view(
             gray, saliency, activation, k=k, rank=rank, alpha=alpha, header=header, map_label=label,
-            outlines=annotated if self.outline_control.value else None,
+            outlines=annotated if self.outline_control.value else None, footer=self.data_label,
+            scale=self.scale,
         )  # fmt: skip
         self.png = encode_png(picture)
         self.view.value = self.png
-        self._shown = {**shown, "probability": probability, "shape": (h, wd, c)}
+        note = self.body_part_note()
+        self._shown = {**shown, "probability": probability, "shape": (h, wd, c), "note": note,
+                       "truth": self._truth.get(self.image_control.value)}  # fmt: skip
+        self._arrays = {"image": gray, "map": np.asarray(saliency, dtype=np.float32),
+                        "activation": np.asarray(activation, dtype=np.float32)}  # fmt: skip
+        self.readout.value = self._readout_html(probability, note)
+        self.downloads.value = ""  # links of an earlier view would download that view
         self.last_error = None
         self.message.value = ""
         self.redraw_seconds.append(time.perf_counter() - started)
+
+    # ------------------------------------------------------------------------------------ what it says
+    def _truth_text(self, image: str) -> str:
+        truth = self._truth.get(image)
+        return "unknown" if truth is None else ("abnormal" if truth else "normal")
+
+    def body_part_note(self) -> str | None:
+        """A note when the model set was not trained on the image's body part (or that part is unknown and the
+        model set saw only some parts); None when the image is what the model set was trained on."""
+        model, image = self.model_control.value, self.image_control.value
+        parts = self._trained_on.get(model)
+        if not parts or set(parts) >= set(BODY_PARTS):
+            return None  # trained on every body part (or nothing is known about the model)
+        seen = " and ".join(part_name(p) for p in parts)
+        part = self._body_parts.get(image)
+        if part is None:
+            return (f"The body part of this image is not known: {model} was trained on {seen} radiographs only, "
+                    "so its output means little on any other.")  # fmt: skip
+        if part in parts:
+            return None
+        return (f"{model} was trained on {seen} radiographs only; this is a {part_name(part)} radiograph, so "
+                "its output here is outside what it learned.")  # fmt: skip
+
+    def _readout_html(self, probability: float, note: str | None) -> str:
+        """Probability, predicted class, ground truth, model set and image, in text that wraps (never cut)."""
+        image = self.image_control.value
+        sep = " &nbsp;&middot;&nbsp; "
+        first = sep.join((
+            f"<b>p(abnormal) = {probability:.3f}</b>",
+            f"predicted <b>{verdict(probability)}</b>",
+            f"ground truth <b>{self._truth_text(image)}</b>",
+        ))  # fmt: skip
+        second = (
+            f"model set <b>{html.escape(self.model_control.value)}</b>{sep}image <b>{html.escape(image)}</b>"
+        )
+        warning = (
+            f"<div style='margin-top: 4px; padding: 2px 8px; border-left: 4px solid #e67e22; background: #fef5e7'>"
+            f"{html.escape(note)}</div>"
+            if note else ""
+        )  # fmt: skip
+        return (f"<div style='font-size: 1.15em; line-height: 1.5; overflow-wrap: anywhere; white-space: normal'>"
+                f"<div>{first}</div><div>{second}</div>{warning}</div>")  # fmt: skip
+
+    # --------------------------------------------------------------------------- your radiograph, downloads
+    def _on_upload(self, change) -> None:
+        files = change["new"]
+        if not files:
+            return
+        item = files[0]
+        try:
+            self.add_image_file(item["name"], bytes(item["content"]))
+        except UserFacingError as exc:
+            self._show_error(exc)
+        finally:
+            self.upload_control.value = ()  # the same file can be chosen again; the bytes are not kept
+
+    def add_image_file(self, name: str, content: bytes) -> str:
+        """Read an uploaded file (PNG, JPEG, TIFF, DICOM...; DICOM by content, with its body part when it says),
+        add it to the images as ``your image: <name>`` and show it; returns that name.
+
+        The file is decoded as every radiograph is (``data.images.read_radiograph``) from a temporary copy that
+        is deleted at once; only the pixels are kept, in this kernel. A file that cannot be read raises
+        :class:`UserFacingError` naming it (the page shows it in one line).
+        """
+        import tempfile
+
+        from ..data.images import read_radiograph
+
+        shown_name = Path(str(name)).name or "upload"
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise DataError(f"{len(content) / 2**20:.0f} MB is more than the {MAX_UPLOAD_BYTES // 2**20} MB an "
+                            "upload may be", shown_name)  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="densenet-interp-upload-") as folder:
+            path = Path(folder) / f"upload{Path(shown_name).suffix.lower()}"
+            path.write_bytes(content)
+            try:
+                image = read_radiograph(path)
+            except UserFacingError as exc:
+                raise DataError(exc.problem, shown_name) from None
+            part = _dicom_body_part(path)
+        key = f"your image: {shown_name}"
+        for n in range(2, 1000):
+            if key not in self._images:
+                break
+            key = f"your image: {shown_name} ({n})"
+        self._images[key] = image
+        if part is not None:
+            self._body_parts[key] = part
+        self._suspended = True
+        try:
+            self.image_control.options = list(self._images)
+            self.image_control.value = key
+        finally:
+            self._suspended = False
+        self._redraw()
+        return key
+
+    def download_files(self) -> dict[str, bytes]:
+        """The view as files: ``<stem>.png`` and ``<stem>.pdf`` (the picture, with the data label and what it
+        shows in their metadata) and ``<stem>.npz`` (the image, the map and the layer's activations as shown)."""
+        from PIL.PngImagePlugin import PngInfo
+
+        state = self.state()
+        stem = "_".join(_slug(v) for v in (state["model"], state["image"], state["layer"], state["method"]))
+        description = f"{state['model']} on {state['image']}: layer {state['layer']}, map {state['method']}"
+        picture = Image.open(io.BytesIO(self.png)).convert("RGB")
+        info = PngInfo()
+        for key, value in (("Title", description), ("Source", "densenet-interp explorer"),
+                           ("Comment", self.data_label or "data not named")):  # fmt: skip
+            info.add_text(key, value)
+        png, pdf, arrays = io.BytesIO(), io.BytesIO(), io.BytesIO()
+        picture.save(png, format="PNG", pnginfo=info)
+        picture.save(pdf, format="PDF", resolution=72.0 * self.scale, title=description,
+                     subject=self.data_label or "data not named", creator="densenet-interp explorer")  # fmt: skip
+        np.savez_compressed(
+            arrays, **self._arrays, probability=np.float32(state["probability"]),
+            channels=np.asarray(state["channels"], dtype=np.int64), model=state["model"], image_name=state["image"],
+            layer=state["layer"], method=state["method"], data_label=self.data_label,
+        )  # fmt: skip
+        return {
+            f"{stem}.png": png.getvalue(),
+            f"{stem}.pdf": pdf.getvalue(),
+            f"{stem}.npz": arrays.getvalue(),
+        }
+
+    def offer_downloads(self) -> None:
+        """Show links that download the current view (:meth:`download_files`); a redraw takes them away."""
+        import base64
+
+        types = {".png": "image/png", ".pdf": "application/pdf", ".npz": "application/octet-stream"}
+        links = []
+        for name, data in self.download_files().items():
+            kind = types[Path(name).suffix]
+            links.append(f"<a download='{html.escape(name)}' href='data:{kind};base64,"
+                         f"{base64.b64encode(data).decode()}'>{html.escape(Path(name).suffix[1:].upper())}</a>")  # fmt: skip
+        self.downloads.value = f"download this view: {' &nbsp; '.join(links)}"
 
     # ------------------------------------------------------------------------------------- programmatic
     @property
@@ -407,11 +710,14 @@ class Explorer:
 
 class Gallery(dict):
     """The explorer's images (name -> image or path), with ``outlines``: name -> ground-truth masks of the
-    images the phantom annotates (the image's own geometry, cropped where the image is)."""
+    images the phantom annotates (the image's own geometry, cropped where the image is); ``truth``: name ->
+    label (1 abnormal, 0 normal); ``body_parts``: name -> MURA body part."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.outlines: dict[str, dict[str, np.ndarray]] = {}
+        self.truth: dict[str, int] = {}
+        self.body_parts: dict[str, str] = {}
 
 
 def default_gallery(profile, mura_dir: str | Path | None, n_validation: int = 12) -> Gallery:
@@ -450,6 +756,7 @@ def default_gallery(profile, mura_dir: str | Path | None, n_validation: int = 12
         subject = case.title.split(": ", 1)[-1].split(",")[0]
         name = f"Fig. {'/'.join(str(c.figure) for c in group)}: {subject}"
         gallery[name] = image
+        gallery.truth[name], gallery.body_parts[name] = int(case.label), case.body_part
         if (masks := regions(annotation, shape, box)) is not None:
             gallery.outlines[name] = masks
     if n_validation > 0 and mura_dir is not None and Path(mura_dir).exists():
@@ -473,6 +780,7 @@ def default_gallery(profile, mura_dir: str | Path | None, n_validation: int = 12
             kind = "abnormal" if row["label"] else "normal"
             name = f"valid {row['body_part'][3:].lower()} {row['patient']} {row['study']} image{row['view_index']} ({kind})"
             gallery[name] = Path(row["abs_path"])
+            gallery.truth[name], gallery.body_parts[name] = int(row["label"]), str(row["body_part"])
             annotation = annotations.get(row["path"])
             if (masks := regions(annotation, None)) is not None:
                 gallery.outlines[name] = masks

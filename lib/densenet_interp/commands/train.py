@@ -14,7 +14,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "train",
         help="train one of the paper's four model sets (resumes if interrupted)",
         description="Train a model set with the profile's recipe (the paper's schedule, augmentation and epoch "
-        "selection); an interrupted run resumes from its last finished epoch.",
+        "selection); an interrupted run resumes from its last finished epoch. Environment: STRATEGY=mirrored "
+        "(several GPUs of this machine) or STRATEGY=multiworker with TF_CONFIG (the same command on every "
+        "worker of a cluster; the chief writes the run; see the README's 'Several machines'), MIXED_PRECISION=1, "
+        "XLA=1, DETERMINISTIC=0.",
     )
     p.add_argument(
         "model_set",

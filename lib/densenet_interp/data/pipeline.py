@@ -44,6 +44,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..paths import atomic_path, exclusive, write_csv_atomic
+from ..progress import progress
 from . import images as image_io
 from .augment import DEFAULT_ROTATION_DEGREES, augment_batch, epoch_seed
 from .mura import fingerprint
@@ -246,14 +247,14 @@ def _fill(array: np.memmap, abs_paths: list[str], workers: int) -> None:
     def store(row: int) -> None:
         array[row] = image_io.resize_square(image_io.read_radiograph(abs_paths[row]), size)
 
+    what, n = f"decode cache ({size} px)", len(abs_paths)
     if workers == 1:
-        for row in range(len(abs_paths)):
+        for row in progress(range(n), total=n, what=what):
             store(row)
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for _ in pool.map(
-                store, range(len(abs_paths))
-            ):  # re-raises the first DataError naming a bad file
+            # pool.map re-raises the first DataError naming a bad file
+            for _ in progress(pool.map(store, range(n)), total=n, what=what):
                 pass
     array.flush()
 

@@ -40,6 +40,7 @@ from matplotlib.figure import Figure
 
 from ..models.inference import is_abnormal
 from ..phantom.masks import REGIONS, resize_mask
+from ..progress import progress
 from .measures import MASSES, grid_tolerance, mass_shares, pointing_game, share_column
 from .stats import bootstrap_mean, format_interval
 from .stats import require_columns as _require_columns
@@ -109,7 +110,9 @@ def localisation_table(
     image_annotations = [_annotation(annotations, path) for path in paths]
     rows: list[dict[str, float]] = []
     tolerance = 0
-    for start, explanation in iter_explanations(explainer, images_u8, batch_size):
+    batches = progress(iter_explanations(explainer, images_u8, batch_size), total=-(-len(images_u8) // batch_size),
+                       what=f"localisation ({model_set})", unit="batch")  # fmt: skip
+    for start, explanation in batches:
         tolerance = grid_tolerance(size, np.shape(explanation.cam_lowres)[1], tolerance_cells)
         chunk = image_annotations[start : start + batch_size]
         batch_masks = [masks_for(a, size=(size, size)) for a in chunk]
@@ -415,7 +418,8 @@ def frame_crop_table(
     versions: dict[str, list] = {"as_is": [], "cropped": []}
     found = []
     image_annotations = [_annotation(annotations, path) for path in images["path"]]
-    for abs_path, annotation in zip(images["abs_path"], image_annotations, strict=True):
+    pairs = zip(images["abs_path"], image_annotations, strict=True)
+    for abs_path, annotation in progress(pairs, total=len(images), what=f"frame crops ({model_set})"):
         full = read(abs_path)
         full_masks = masks_for(annotation, size=full.shape)
         cropped, box = crop(full)
@@ -433,7 +437,10 @@ def frame_crop_table(
         if not items:
             continue
         rows, tolerance = [], 0
-        for start, explanation in iter_explanations(explainer, [image for image, _ in items], batch_size):
+        explained = iter_explanations(explainer, [image for image, _ in items], batch_size)
+        batches = progress(explained, total=-(-len(items) // batch_size), what=f"frame experiment ({name})",
+                           unit="batch")  # fmt: skip
+        for start, explanation in batches:
             tolerance = grid_tolerance(image_size, np.shape(explanation.cam_lowres)[1], tolerance_cells)
             chunk = items[start : start + batch_size]
             rows += image_rows(np.asarray(explanation.cam), np.asarray(explanation.probability),

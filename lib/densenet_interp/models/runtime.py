@@ -7,6 +7,12 @@ Switches (environment variables, or the keyword arguments of ``training.train_mo
   (``tests/test_training.py`` trains a mini-sized model twice in separate processes and compares the bytes).
 * ``STRATEGY=mirrored``: train under ``tf.distribute.MirroredStrategy`` over all visible GPUs (over the
   logical CPUs when there is no GPU); the profile's batch size stays the global batch.
+* ``STRATEGY=multiworker``: train under ``tf.distribute.MultiWorkerMirroredStrategy`` on the machines that the
+  standard ``TF_CONFIG`` variable names (every worker runs the same training command with its own
+  ``TF_CONFIG``); the profile's batch size stays the global batch, split over all replicas of all workers.
+  Only the chief (``task.type`` ``chief``, else worker 0) writes the run folder; every worker reads a resume
+  checkpoint from it, so resuming needs that folder on storage all workers share. :func:`cluster` reads
+  ``TF_CONFIG``; :func:`keras_multiworker_fixes` works around two bugs of Keras 3's ``fit`` under this strategy.
 * ``MIXED_PRECISION=1``: the ``mixed_float16`` Keras policy (GPU runs; Keras adds loss scaling).
 * ``XLA=1``: ``jit_compile=True`` in ``compile`` (GPU runs). Off by default: Keras would otherwise turn XLA
   on by itself on a GPU, and a run's numerics should not depend on that.
@@ -32,6 +38,7 @@ with other caches may still add in another order; only one machine type could be
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 from collections.abc import Iterator
@@ -40,9 +47,10 @@ from contextlib import contextmanager
 import keras
 import tensorflow as tf
 
+from ..errors import UserFacingError
 from ..profiles import Profile
 
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multiworker")
 ONEDNN_ENV = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")
 THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
@@ -61,7 +69,7 @@ class RuntimeOptions:
         """Options from keyword arguments, else the environment, else the defaults (determinism on)."""
         strategy = given.get("strategy") or os.environ.get("STRATEGY") or "default"
         if strategy not in STRATEGIES:
-            raise ValueError(f"STRATEGY={strategy!r}; expected one of {', '.join(STRATEGIES)}")
+            raise UserFacingError(f"STRATEGY={strategy!r}; expected one of {', '.join(STRATEGIES)}")
         return cls(
             strategy=strategy,
             mixed_precision=_switch(given.get("mixed_precision"), "MIXED_PRECISION", False),
@@ -80,7 +88,7 @@ def _switch(value: bool | None, variable: str, default: bool) -> bool:
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"{variable}={text!r}; expected 1 or 0")
+    raise UserFacingError(f"{variable}={text!r}; expected 1 or 0")
 
 
 def deterministic_switch(default: bool = True) -> bool:
@@ -97,9 +105,116 @@ def make_deterministic(on: bool = True) -> None:
 def strategy_scope(name: str) -> tf.distribute.Strategy:
     if name == "default":
         return tf.distribute.get_strategy()
+    if name == "multiworker":
+        cluster()  # a missing or malformed TF_CONFIG is one line, before TensorFlow tries to connect
+        keras_multiworker_fixes()
+        return tf.distribute.MultiWorkerMirroredStrategy()
     devices = [d.name for d in tf.config.list_logical_devices("GPU")]
     devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices=devices)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """This process's place in a multi-worker run, from ``TF_CONFIG``."""
+
+    workers: int  # processes that train (the chief counts as one)
+    task_type: str
+    task_index: int
+    has_chief: bool  # whether the cluster names a chief apart from its workers
+
+    @property
+    def is_chief(self) -> bool:
+        """The process that writes: the ``chief`` task, else worker 0 (TensorFlow's own rule)."""
+        if self.task_type == "chief":
+            return True
+        return self.task_type == "worker" and self.task_index == 0 and not self.has_chief
+
+
+def cluster(strategy: str = "multiworker") -> Cluster:
+    """``TF_CONFIG`` read and checked (one process, the chief, when ``strategy`` is not ``multiworker``).
+
+    TF_CONFIG is JSON: ``{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker",
+    "index": 0}}`` (a ``chief`` list may name the chief apart). A missing or malformed one is a
+    :class:`~densenet_interp.errors.UserFacingError` in one line.
+    """
+    if strategy != "multiworker":
+        return Cluster(1, "chief", 0, True)
+    text = os.environ.get("TF_CONFIG", "").strip()
+    if not text:
+        raise UserFacingError(
+            "STRATEGY=multiworker needs TF_CONFIG, e.g. "
+            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+        )
+    try:
+        config = json.loads(text)
+        nodes = config["cluster"]
+        task_type, task_index = str(config["task"]["type"]), int(config["task"]["index"])
+        chiefs, workers = list(nodes.get("chief", [])), list(nodes.get("worker", []))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserFacingError(
+            f"TF_CONFIG is not the JSON TensorFlow expects ({type(exc).__name__}: {exc})"
+        ) from None
+    if task_type not in ("chief", "worker") or not 0 <= task_index < len(nodes.get(task_type, [])):
+        raise UserFacingError(
+            f"TF_CONFIG's task {task_type} {task_index} is not in its cluster "
+            f"({len(chiefs)} chief, {len(workers)} workers); expected type chief or worker and an index in its list"
+        )
+    return Cluster(len(chiefs) + len(workers), task_type, task_index, bool(chiefs))
+
+
+def keras_multiworker_fixes() -> None:
+    """Make ``keras.Model.fit`` work under ``MultiWorkerMirroredStrategy`` (Keras 3.15; idempotent).
+
+    Two bugs of Keras' TensorFlow trainer stop ``fit`` with this strategy (keras-team/keras#20585 is the first):
+
+    * ``_maybe_symbolic_build`` builds the model from the first batch by reducing it over the replicas
+      ("MEAN"), which fails for the batch of a multi-worker dataset; it is replaced by building from the first
+      replica's part of that batch (only its shapes matter).
+    * ``reduce_per_replica(..., "mean")`` on several workers reduces along axis 0, which fails for the scalar
+      loss and metrics; they are averaged over the replicas instead (they are equal: metrics are synchronised).
+
+    Nothing else in Keras changes, and single-worker runs never call this.
+    """
+    from keras.src.backend.tensorflow import trainer
+
+    if getattr(trainer, "_densenet_interp_fixed", False):
+        return
+    original = trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
+            return tf.nest.map_structure(
+                lambda v: (
+                    strategy.reduce("MEAN", v, axis=None)
+                    if isinstance(v, (tf.Tensor, tf.distribute.DistributedValues))
+                    else v
+                ),
+                values,
+            )
+        return original(values, strategy, reduction)
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None:
+            return
+        if iterator is not None:
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tf.nest.map_structure(
+                    lambda x: (
+                        self.distribute_strategy.experimental_local_results(x)[0]
+                        if isinstance(x, tf.distribute.DistributedValues)
+                        else x
+                    ),
+                    batch,
+                )
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    trainer.reduce_per_replica = reduce_per_replica
+    trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
+    trainer._densenet_interp_fixed = True
 
 
 @contextmanager

@@ -60,7 +60,7 @@ from ..paths import (
 )
 from ..profiles import ModelSet, Profile, get_model_set, get_profile
 from . import densenet as models
-from .runtime import RuntimeOptions, execution, make_deterministic, precision, strategy_scope
+from .runtime import RuntimeOptions, cluster, execution, make_deterministic, precision, strategy_scope
 from .schedule import (
     KEEP_ALL_EPOCHS_MAX_PARAMS,
     SELECTION_RULE,
@@ -289,6 +289,10 @@ def train_model_set(
         _drop_damaged_model(files, log)
     if files.finished():
         return json.loads(files.card.read_text())
+    if not cluster(RuntimeOptions.resolve(profile, strategy=strategy).strategy).is_chief:
+        # a non-chief worker of a multi-worker run: the chief holds the lock and writes; this one only computes
+        return _train(profile, model_set, mura_dir, files, standin_weights, seed, log, cache_dir,
+                      strategy, mixed_precision, xla, deterministic)  # fmt: skip
     with exclusive(files.lock, on_wait=log):  # another worker training this run: wait, then use its model
         if files.finished():
             log(f"{model_set.name}: trained meanwhile by another process ({files.model})")
@@ -329,8 +333,14 @@ def _train(
     )
     with precision(options.mixed_precision):
         rows, resumed_from, replicas = _fit(run, data, log)
-    card = _card(run, index, data, rows, resumed_from, replicas)
+    node = cluster(options.strategy)
+    card = _card(run, index, data, rows, resumed_from, replicas, node.workers)
     card = _json_roundtrip(card | {"seconds_this_process": round(time.perf_counter() - started, 1)})
+    if not node.is_chief:
+        log(
+            f"{model_set.name}: done as {node.task_type} {node.task_index} of {node.workers}; the chief writes the run"
+        )
+        return card
     _finalise(run, card)
     log(
         f"{model_set.name}: selected epoch {card['selected_epoch']} (val_accuracy "
@@ -342,17 +352,23 @@ def _train(
 def _fit(run: _Run, data: dict, log) -> tuple[list[dict], int | None, int]:
     """Run the remaining epochs, checkpointing each; return ``(history rows, resumed from epoch, replicas)``."""
     profile, files = run.profile, run.files
+    chief = cluster(
+        run.options.strategy
+    ).is_chief  # only the chief writes (every process, but on several workers)
     strategy = strategy_scope(run.options.strategy)
     with strategy.scope():
         model = models.build_model(
             profile, pretrained=run.model_set.pretrained, weights_path=run.init_file, seed=run.seed
         )
+        if run.options.strategy == "multiworker":
+            _synchronise_batch_norm(model)
         optimizer = _compile(model, profile, run.options)
         rows, done = [], 0
         if files.resume.is_file():
             meta = _load_resume(files.resume, model, optimizer, run.identity)
             rows, done = meta["history"], int(meta["epochs_done"])
-            _write_history(files.history, rows)  # the last row may have been lost to the interruption
+            if chief:
+                _write_history(files.history, rows)  # the last row may have been lost to the interruption
     (x_train, y_train), (x_valid, y_valid) = data["train"], data["valid"]
     keep_all = model.count_params() < KEEP_ALL_EPOCHS_MAX_PARAMS
     log(
@@ -360,10 +376,11 @@ def _fit(run: _Run, data: dict, log) -> tuple[list[dict], int | None, int]:
         f"images, {profile.epochs} epochs, batch {profile.batch_size}, {strategy.num_replicas_in_sync} replica(s)"
         + (f"; resuming after epoch {done}" if done else "")
     )
-    valid = pipeline.make_dataset(
-        x_valid, y_valid, batch_size=profile.batch_size, training=False, seed=run.seed
+    valid = _sharded(
+        pipeline.make_dataset(x_valid, y_valid, batch_size=profile.batch_size, training=False, seed=run.seed),
+        run.options,
     )
-    writer = tf.summary.create_file_writer(str(files.tensorboard))
+    writer = tf.summary.create_file_writer(str(files.tensorboard)) if chief else None
     for epoch in range(done, profile.epochs):
         rate = learning_rate_at(epoch, profile)
         optimizer.learning_rate.assign(rate)
@@ -376,6 +393,7 @@ def _fit(run: _Run, data: dict, log) -> tuple[list[dict], int | None, int]:
             rotation_degrees=profile.rotation_degrees,
             epoch=epoch,
         )
+        train = _sharded(train, run.options)
         tick = time.perf_counter()
         logs = model.fit(
             train, validation_data=valid, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0
@@ -383,23 +401,50 @@ def _fit(run: _Run, data: dict, log) -> tuple[list[dict], int | None, int]:
         row = {key: float(logs[key][-1]) for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
         row |= {"epoch": epoch + 1, "learning_rate": rate, "seconds": round(time.perf_counter() - tick, 3)}
         rows.append({key: row[key] for key in HISTORY_COLUMNS})
-        _save_weights_atomic(model, files.epoch_weights(epoch + 1))
-        meta = {
-            "identity": run.identity,
-            "epochs_done": epoch + 1,
-            "history": rows,
-            "resumed_from": done or None,
-        }
-        _save_resume(files.resume, model, optimizer, meta)
-        _write_history(files.history, rows)
-        _write_scalars(writer, row)
-        if not keep_all:
-            _prune_epoch_weights(files, rows, majority_rate(data["valid"][1]))
+        if chief:
+            _save_weights_atomic(model, files.epoch_weights(epoch + 1))
+            meta = {
+                "identity": run.identity,
+                "epochs_done": epoch + 1,
+                "history": rows,
+                "resumed_from": done or None,
+            }
+            _save_resume(files.resume, model, optimizer, meta)
+            _write_history(files.history, rows)
+            _write_scalars(writer, row)
+            if not keep_all:
+                _prune_epoch_weights(files, rows, majority_rate(data["valid"][1]))
         this_process = [r["seconds"] for r in rows[done:]]  # resumed epochs were timed by another process
         eta = sum(this_process) / len(this_process) * (profile.epochs - epoch - 1)
         log(_epoch_line(row, profile.epochs, eta))
-    writer.close()
+    if writer is not None:
+        writer.close()
     return rows, done or None, strategy.num_replicas_in_sync
+
+
+def _synchronise_batch_norm(model: keras.Model) -> None:
+    """Batch normalisation over the global batch (statistics all-reduced over the replicas at every step), as
+    one worker computes it, instead of over each replica's share. Training-time only: the saved model is built
+    afresh (plain layers) and takes the weights, which are the same."""
+
+    def layers(layer):
+        yield layer
+        for inner in getattr(layer, "layers", []):
+            yield from layers(inner)
+
+    for layer in layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+
+
+def _sharded(dataset: tf.data.Dataset, options: RuntimeOptions) -> tf.data.Dataset:
+    """On several workers, each takes its share of every global batch (sharding by data: the pipeline reads
+    arrays, not files); elsewhere the dataset as it is."""
+    if options.strategy != "multiworker":
+        return dataset
+    shard = tf.data.Options()
+    shard.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(shard)
 
 
 def _write_scalars(writer, row: dict) -> None:
@@ -426,7 +471,9 @@ def _prune_epoch_weights(files: RunFiles, rows: list[dict], val_majority: float)
             files.epoch_weights(row["epoch"]).unlink(missing_ok=True)
 
 
-def _card(run: _Run, index, data: dict, rows: list[dict], resumed_from: int | None, replicas: int) -> dict:
+def _card(
+    run: _Run, index, data: dict, rows: list[dict], resumed_from: int | None, replicas: int, workers: int = 1
+) -> dict:
     """The model card: what was trained, on what, how, with which result, by which code."""
     profile, options = run.profile, run.options
     history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
@@ -437,6 +484,11 @@ def _card(run: _Run, index, data: dict, rows: list[dict], resumed_from: int | No
     departures = list(profile.departures)
     if options.strategy == "mirrored":
         departures.append(f"data-parallel over {replicas} replicas (MirroredStrategy), same global batch")
+    if options.strategy == "multiworker":
+        departures.append(
+            f"data-parallel over {replicas} replicas on {workers} workers (MultiWorkerMirroredStrategy), same "
+            "global batch; batch normalisation over the global batch (synchronised)"
+        )
     if options.mixed_precision:
         departures.append("mixed float16 precision")
     weights_file = str(run.init_file) if run.init_file else None
@@ -471,7 +523,7 @@ def _card(run: _Run, index, data: dict, rows: list[dict], resumed_from: int | No
         "learning_rates": [float(r) for r in history["learning_rate"]],
         "seconds": round(float(history["seconds"].sum()), 1),
         "resumed_from_epoch": resumed_from,
-        "runtime": dataclasses.asdict(options) | {"replicas": replicas},
+        "runtime": dataclasses.asdict(options) | {"replicas": replicas, "workers": workers},
         "execution": execution(),
         "package_versions": _package_versions(),
         "git_commit": commit,

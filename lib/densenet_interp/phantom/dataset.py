@@ -20,6 +20,7 @@ from PIL import Image
 
 from .. import __version__
 from ..errors import UserFacingError
+from ..progress import progress
 from .knobs import DEFAULT_LEGEND_CORRELATION, DifficultyKnobs, legend_probabilities
 from .lesions import KIND_MIX
 from .plan import SPLITS, PlannedStudy, cell_counts, plan_studies
@@ -141,11 +142,12 @@ def _run(tasks: list[tuple], workers: int) -> list[tuple[str, dict]]:
     """Render all studies (in a pool when ``workers`` > 1), returning rows in study order."""
     rows: list[tuple[str, dict]] = []
     if workers == 1 or len(tasks) < 2:
-        for task in tasks:
+        for task in progress(tasks, total=len(tasks), what="phantom MURA", unit="study"):
             rows += _render_and_write(task)
         return rows
     with _pool_context().Pool(min(workers, len(tasks))) as pool:
-        for got in pool.imap(_render_and_write, tasks, chunksize=2):
+        rendered = pool.imap(_render_and_write, tasks, chunksize=2)
+        for got in progress(rendered, total=len(tasks), what="phantom MURA", unit="study"):
             rows += got
     return rows
 
