@@ -59,13 +59,13 @@ LOGS = $(RESULTS)/logs
 STEP = "$(CLI)" step $(if $(filter 1,$(VERBOSE)),--verbose) --label "$(2)" --log "$(1)" --
 
 $(VENV_STAMP): pyproject.toml requirements.lock
-	@echo "==> setting up $(VENV) (TensorFlow: $(TF_EXTRA))"
-	test -x "$(PY)" || "$(PYTHON)" -m venv "$(VENV)"
-	"$(PY)" -m pip install --quiet --disable-pip-version-check --upgrade pip
-	"$(PY)" -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[$(TF_EXTRA),dev]'
-	"$(PY)" -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (densenet-interp)" >/dev/null
-	rm -f "$(VENV)"/.installed-*
-	touch "$@"
+	@echo "==> setting up $(VENV) (TensorFlow: $(TF_EXTRA); a few minutes the first time; pip's log: $(VENV)/pip.log)"
+	@test -x "$(PY)" || "$(PYTHON)" -m venv "$(VENV)"
+	@"$(PY)" -m pip install -qq --log "$(VENV)/pip.log" --disable-pip-version-check --upgrade pip
+	@"$(PY)" -m pip install -qq --log "$(VENV)/pip.log" --disable-pip-version-check -c requirements.lock -e '.[$(TF_EXTRA),dev]'
+	@"$(PY)" -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (densenet-interp)" >/dev/null
+	@rm -f "$(VENV)"/.installed-*
+	@touch "$@"
 
 .PHONY: venv
 venv: $(VENV_STAMP)

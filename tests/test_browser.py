@@ -400,6 +400,8 @@ def _cr_dicom(path: Path, body_part: str) -> Path:
 
 @pytest.mark.slow
 def test_your_own_radiograph_png_and_dicom_is_uploaded_and_explained(voila_page, tmp_path):
+    import numpy as np
+
     page = voila_page
     button = page.locator(f".{app.EXPLORER_CLASS} .widget-upload")
 
@@ -425,6 +427,11 @@ def test_your_own_radiograph_png_and_dicom_is_uploaded_and_explained(voila_page,
         redraw_after(page, lambda: model.select_option("wrist_random"))
     readout = " ".join(page.locator(READOUT).inner_text().split())
     assert "your image: IM0001" in readout and "shoulder radiograph" in readout, readout
+    large = tmp_path / "large.png"  # over Tornado's default 10 MB websocket message
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (3600, 3600), dtype=np.uint8)).save(large)
+    assert large.stat().st_size > 12 * 2**20
+    redraw_after(page, lambda: upload.set_input_files(large), timeout=90)
+    assert page.locator(dropdown("image")).input_value() == "your image: large.png"
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG not really")
     upload.set_input_files(bad)
@@ -453,7 +460,9 @@ def test_the_view_downloads_as_png_pdf_and_arrays_in_the_browser(voila_page, tmp
     assert (np.asarray(Image.open(saved[".png"]).convert("RGB")) == shown).all()  # what is on the screen
     assert saved[".pdf"].read_bytes().startswith(b"%PDF")
     arrays = np.load(saved[".npz"])
-    assert {"image", "map", "activation", "probability", "layer", "data_label"} <= set(arrays.files)
+    assert {"image", "map", "shown_activations", "channels", "probability", "layer", "data_label"} <= set(
+        arrays.files
+    )
     assert "PHANTOM" in str(arrays["data_label"]).upper()
     redraw_after(page, lambda: page.locator(LAYER_HANDLE).first.press("ArrowRight"))
     assert links.count() == 0  # the links went with the view they were made of

@@ -113,6 +113,19 @@ def test_progress_bars_are_drawn_in_place_on_a_terminal_and_leave_no_line(tmp_pa
     assert "phantom MURA:  50%|" in log.read_text()  # every update is in the log
 
 
+def test_a_bar_is_cut_to_the_terminal_width_so_it_never_wraps(tmp_path, capsys, monkeypatch):
+    import os
+    import shutil
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *_: os.terminal_size((40, 24)))
+    status, _ = _step(tmp_path, BARS)
+    written = capsys.readouterr().out
+    assert status == 0
+    drawn = [part for line in written.split("\n") for part in line.split("\r") if "%|" in part]
+    assert drawn and all(len(part.replace("\x1b[K", "")) <= 39 for part in drawn), drawn
+
+
 def test_progress_bars_stay_off_a_console_that_is_not_a_terminal(tmp_path, capsys):
     status, log = _step(tmp_path, BARS)
     out = capsys.readouterr().out

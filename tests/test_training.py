@@ -382,6 +382,20 @@ def test_two_workers_resume_after_kill_9_as_one_does(two_workers, data):
     _assert_same_run(two_workers[0][0], out)
 
 
+@pytest.mark.slow
+def test_workers_that_see_different_run_folders_all_stop_in_one_line(two_workers, data):
+    """Run again, the chief's folder holds the finished run while worker 1's own folder is empty: neither may
+    leave the other waiting, so both stop with the same line (and nothing is written)."""
+    (chief, other), _ = two_workers
+    before = sorted(p.name for p in chief.rglob("*"))
+    processes = _two_workers(data, (chief, other))
+    outputs = [process.communicate(timeout=300)[0] for process in processes]
+    assert [process.returncode for process in processes] != [0, 0], outputs
+    for output in outputs:
+        assert "the workers do not see the same run folder" in output, output[-3000:]
+    assert sorted(p.name for p in chief.rglob("*")) == before and not other.exists()
+
+
 def test_multiworker_needs_a_tf_config_that_names_this_worker(monkeypatch):
     from densenet_interp.errors import UserFacingError
     from densenet_interp.models.runtime import cluster
@@ -394,6 +408,7 @@ def test_multiworker_needs_a_tf_config_that_names_this_worker(monkeypatch):
         "{not json",
         '{"cluster": {}}',
         '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}',
+        '{"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 0}}',  # a string, not a list
     ):
         monkeypatch.setenv("TF_CONFIG", bad)
         with pytest.raises(UserFacingError):

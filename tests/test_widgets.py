@@ -256,27 +256,25 @@ def test_an_image_of_unknown_truth_says_so(explorer):
     assert "ground truth unknown" in " ".join(_text(explorer.readout.value).split())
 
 
-def test_the_map_has_a_colour_bar_centred_at_zero(models):
-    """The CAM's colour bar runs under the left panel on the map's signed range (-m..m): its middle is
-    'jet' at 0.5, the colour of zero in the overlay."""
+def test_the_map_has_a_colour_bar_centred_at_zero():
+    """A signed map (-1..3) is drawn on -3..3: its colour bar runs under the left panel, and the overlay's
+    colour where the map is zero is the bar's middle ('jet' at 0.5), not the colour of the map's midrange."""
+    from densenet_interp.app.widgets import compose_view
     from densenet_interp.explain.figures import CAM_CMAP, colour_table
 
-    explorer = Explorer(models, {"a": radiograph(0)}, image_size=64, scale=1)
-    picture = np.asarray(Image.open(io.BytesIO(explorer.png)).convert("RGB"))
-    state = explorer.state()
-    top, size = state["panel"]["top"], state["panel"]["size"]
-    bar = picture[top + size + 6, :size]  # a row through the CAM's colour bar
+    cam = np.zeros((8, 8), dtype=np.float32)
+    cam[:, :4] = np.linspace(-1.0, 3.0, 8)[:, None]  # left half signed, right half exactly zero
+    gray = np.zeros((64, 64), dtype=np.uint8)
+    activation = np.random.default_rng(0).normal(size=(8, 8, 4)).astype(np.float32)
+    picture, shown = compose_view(gray, cam, activation, k=4, rank="mean", alpha=1.0, header=["x"], scale=1)
+    assert shown["map_range"] == (-3.0, 3.0)
+    top, size = shown["panel"]["top"], shown["panel"]["size"]
     table = colour_table(CAM_CMAP)
+    bar = picture[top + size + 6, :size]  # a row through the map's colour bar
     assert (bar == table[np.linspace(0, 255, size).astype(int)]).all()
-    low, high = state["map_range"]
-    saliency = explorer.cache.derived(
-        explorer._model("small"), explorer._input("a", 64)[1], "map:cam", lambda *_: None
-    )
-    magnitude = float(np.max(np.abs(saliency)))
-    if float(np.min(saliency)) < 0:
-        assert (low, high) == pytest.approx((-magnitude, magnitude))
-    else:
-        assert (low, high) == pytest.approx((0.0, magnitude))
+    zero = picture[top + size // 2, size - 8]  # the right half of the panel, where the map is 0
+    middle = table[127].astype(int)
+    assert np.abs(zero.astype(int) - middle).max() <= 3, (zero, middle)  # 'jet' at 0.5: zero is the centre
 
 
 def test_a_model_set_applied_to_another_body_part_gets_a_note(models):
@@ -362,7 +360,7 @@ def test_the_view_downloads_as_png_pdf_and_arrays(models):
     assert files[names[1]].startswith(b"%PDF") and "PHANTOM test data".encode("utf-16-be") in files[names[1]]
     arrays = np.load(io.BytesIO(files[names[0]]))
     state = explorer.state()
-    assert arrays["activation"].shape == state["shape"] and arrays["image"].shape == (64, 64)
+    assert arrays["shown_activations"].shape == (*state["shape"][:2], 4) and arrays["image"].shape == (64, 64)
     assert list(arrays["channels"]) == state["channels"] and str(arrays["layer"]) == state["layer"]
     assert float(arrays["probability"]) == pytest.approx(state["probability"])
     assert str(arrays["data_label"]) == "PHANTOM test data"
@@ -370,3 +368,33 @@ def test_the_view_downloads_as_png_pdf_and_arrays(models):
     assert explorer.downloads.value.count("<a download=") == 3 and "base64," in explorer.downloads.value
     explorer.set(k=5)
     assert explorer.downloads.value == ""  # a link must never download another view than the one shown
+
+
+def test_a_download_after_a_failed_redraw_is_named_after_the_picture_it_holds(models, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    explorer = Explorer(models, {"good": radiograph(0), "broken": broken}, image_size=64)
+    shown = explorer.png
+    explorer.set(image="broken")  # cannot be shown: the picture stays the good image's
+    assert explorer.last_error and explorer.png == shown
+    files = explorer.download_files()
+    assert all("_good_" in name for name in files), list(files)
+    arrays = np.load(io.BytesIO(next(v for k, v in files.items() if k.endswith(".npz"))))
+    assert str(arrays["image_name"]) == "good"
+
+
+def test_your_radiograph_is_labelled_as_yours_not_as_the_dataset(models):
+    explorer = Explorer(models, {"a": radiograph(0)}, image_size=64, data_label="PHANTOM MURA (synthetic)")
+    key = explorer.add_image_file("mine.png", _png_bytes(radiograph(3)))
+    assert explorer.state()["image"] == key
+    files = explorer.download_files()
+    label = Image.open(io.BytesIO(next(v for k, v in files.items() if k.endswith(".png")))).info["Comment"]
+    assert label.startswith("your radiograph (not from the dataset)") and "PHANTOM MURA (synthetic)" in label
+    explorer.set(image="a")
+    assert explorer._label() == "PHANTOM MURA (synthetic)"
+
+
+def test_an_odd_file_name_is_only_a_name(explorer):
+    """A suffix the upload does not know, or a very long one, neither decides the reader nor breaks it."""
+    key = explorer.add_image_file("scan." + "x" * 300, _png_bytes(radiograph(4)))  # a PNG, by content
+    assert explorer.state()["image"] == key and explorer.last_error is None

@@ -344,6 +344,8 @@ def ensure_kernel(install: bool = False) -> None:
     )  # fmt: skip
 
 
+WEBSOCKET_MAX_BYTES = 100 * 2**20
+"""The largest message the page may send its kernel: above the explorer's upload limit (64 MB) and its framing."""
 CULL_IDLE_SECONDS = 600
 """A page's kernel is shut down this long after its tab was closed (an open tab keeps its kernel)."""
 
@@ -369,6 +371,8 @@ def start_voila(
         f"--port={port}", "--Voila.port_retries=0", "--show_tracebacks=True",
         f"--MappingKernelManager.cull_idle_timeout={int(cull_idle)}",
         f"--MappingKernelManager.cull_interval={interval}", "--MappingKernelManager.cull_connected=False",
+        # an upload travels to the kernel in one websocket message; Tornado's default cap is 10 MB
+        f'--Voila.tornado_settings={{"websocket_max_message_size": {WEBSOCKET_MAX_BYTES}}}',
     ]  # fmt: skip
     base = f"http://{HOST}:{port}"
     return Server("voila", command, f"{base}/", f"{base}/voila/static/voila.js", env=env, log=log)

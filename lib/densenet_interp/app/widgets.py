@@ -54,6 +54,9 @@ text legend, the frame), in colours that stay visible over the 'jet' CAM overlay
 UPLOAD_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
 """What the upload button offers (DICOM is recognised by content whatever the name)."""
 MAX_UPLOAD_BYTES = 64 * 2**20
+"""The largest upload read (``make app`` lets the page's connection carry it: ``serve.start_voila``)."""
+MAX_LINK_CHARS = 2 * 2**20 - 1024
+"""The longest ``data:`` address a download link is given (Chromium refuses addresses over 2 MB)."""
 READOUT_CLASS = "densenet-interp-readout"  # CSS classes the browser tests look for
 DOWNLOADS_CLASS = "densenet-interp-downloads"
 DICOM_BODY_PARTS = {
@@ -294,6 +297,8 @@ class Explorer:
         self._suspended = False
         self._shown: dict = {}
         self._arrays: dict[str, np.ndarray] = {}
+        self._view: dict = {}
+        self._uploaded: set[str] = set()
         self.last_error: str | None = None
         self.redraw_seconds: list[float] = []
 
@@ -470,7 +475,7 @@ class Explorer:
         self.outline_control.disabled = annotated is None  # nothing to outline on real or uploaded images
         picture, shown = compose_view(
             gray, saliency, activation, k=k, rank=rank, alpha=alpha, header=header, map_label=label,
-            outlines=annotated if self.outline_control.value else None, footer=self.data_label,
+            outlines=annotated if self.outline_control.value else None, footer=self._label(),
             scale=self.scale,
         )  # fmt: skip
         self.png = encode_png(picture)
@@ -478,8 +483,12 @@ class Explorer:
         note = self.body_part_note()
         self._shown = {**shown, "probability": probability, "shape": (h, wd, c), "note": note,
                        "truth": self._truth.get(self.image_control.value)}  # fmt: skip
+        # what a download holds: this picture's own facts (a later failed redraw keeps the picture, not these)
+        self._view = {"model": self.model_control.value, "image": self.image_control.value, "layer": layer,
+                      "method": method, "probability": probability, "data_label": self._label()}  # fmt: skip
         self._arrays = {"image": gray, "map": np.asarray(saliency, dtype=np.float32),
-                        "activation": np.asarray(activation, dtype=np.float32)}  # fmt: skip
+                        "channels": np.asarray(shown["channels"], dtype=np.int64),
+                        "shown_activations": np.asarray(activation[..., shown["channels"]], dtype=np.float32)}  # fmt: skip
         self.readout.value = self._readout_html(probability, note)
         self.downloads.value = ""  # links of an earlier view would download that view
         self.last_error = None
@@ -487,6 +496,15 @@ class Explorer:
         self.redraw_seconds.append(time.perf_counter() - started)
 
     # ------------------------------------------------------------------------------------ what it says
+    def _label(self) -> str:
+        """What the shown image is, for the picture's footer and the downloads: the profile's data label, or
+        for an uploaded image, that it is the user's (and on which data the models were trained)."""
+        if self.image_control.value in self._uploaded:
+            return (
+                f"your radiograph (not from the dataset); models trained on: {self.data_label or 'not named'}"
+            )
+        return self.data_label
+
     def _truth_text(self, image: str) -> str:
         truth = self._truth.get(image)
         return "unknown" if truth is None else ("abnormal" if truth else "normal")
@@ -557,20 +575,24 @@ class Explorer:
         if len(content) > MAX_UPLOAD_BYTES:
             raise DataError(f"{len(content) / 2**20:.0f} MB is more than the {MAX_UPLOAD_BYTES // 2**20} MB an "
                             "upload may be", shown_name)  # fmt: skip
+        suffix = Path(shown_name).suffix.lower()
         with tempfile.TemporaryDirectory(prefix="densenet-interp-upload-") as folder:
-            path = Path(folder) / f"upload{Path(shown_name).suffix.lower()}"
-            path.write_bytes(content)
+            path = Path(folder) / f"upload{suffix if suffix in UPLOAD_SUFFIXES else ''}"
             try:
+                path.write_bytes(content)
                 image = read_radiograph(path)
+                part = _dicom_body_part(path)
             except UserFacingError as exc:
                 raise DataError(exc.problem, shown_name) from None
-            part = _dicom_body_part(path)
+            except OSError as exc:
+                raise DataError(f"cannot read the upload ({exc.strerror or exc})", shown_name) from None
         key = f"your image: {shown_name}"
         for n in range(2, 1000):
             if key not in self._images:
                 break
             key = f"your image: {shown_name} ({n})"
         self._images[key] = image
+        self._uploaded.add(key)
         if part is not None:
             self._body_parts[key] = part
         self._suspended = True
@@ -583,26 +605,32 @@ class Explorer:
         return key
 
     def download_files(self) -> dict[str, bytes]:
-        """The view as files: ``<stem>.png`` and ``<stem>.pdf`` (the picture, with the data label and what it
-        shows in their metadata) and ``<stem>.npz`` (the image, the map and the layer's activations as shown)."""
+        """The picture on screen as files: ``<stem>.png`` and ``<stem>.pdf`` (with what it shows and its data
+        label in their metadata) and ``<stem>.npz`` (the image, the map, the indices of the channels shown and
+        those channels' activations, float32). Named after the view that drew the picture."""
         from PIL.PngImagePlugin import PngInfo
 
-        state = self.state()
-        stem = "_".join(_slug(v) for v in (state["model"], state["image"], state["layer"], state["method"]))
-        description = f"{state['model']} on {state['image']}: layer {state['layer']}, map {state['method']}"
+        view = self._view
+        if not view:
+            raise UserFacingError("nothing is shown yet, so there is nothing to download")
+        stem = "_".join(_slug(view[key]) for key in ("model", "image", "layer", "method"))
+        description = f"{view['model']} on {view['image']}: layer {view['layer']}, map {view['method']}"
+        label = view["data_label"] or "data not named"
         picture = Image.open(io.BytesIO(self.png)).convert("RGB")
         info = PngInfo()
-        for key, value in (("Title", description), ("Source", "densenet-interp explorer"),
-                           ("Comment", self.data_label or "data not named")):  # fmt: skip
+        for key, value in (
+            ("Title", description),
+            ("Source", "densenet-interp explorer"),
+            ("Comment", label),
+        ):
             info.add_text(key, value)
         png, pdf, arrays = io.BytesIO(), io.BytesIO(), io.BytesIO()
         picture.save(png, format="PNG", pnginfo=info)
-        picture.save(pdf, format="PDF", resolution=72.0 * self.scale, title=description,
-                     subject=self.data_label or "data not named", creator="densenet-interp explorer")  # fmt: skip
+        picture.save(pdf, format="PDF", resolution=72.0 * self.scale, title=description, subject=label,
+                     creator="densenet-interp explorer")  # fmt: skip
         np.savez_compressed(
-            arrays, **self._arrays, probability=np.float32(state["probability"]),
-            channels=np.asarray(state["channels"], dtype=np.int64), model=state["model"], image_name=state["image"],
-            layer=state["layer"], method=state["method"], data_label=self.data_label,
+            arrays, **self._arrays, probability=np.float32(view["probability"]), model=view["model"],
+            image_name=view["image"], layer=view["layer"], method=view["method"], data_label=label,
         )  # fmt: skip
         return {
             f"{stem}.png": png.getvalue(),
@@ -611,15 +639,29 @@ class Explorer:
         }
 
     def offer_downloads(self) -> None:
-        """Show links that download the current view (:meth:`download_files`); a redraw takes them away."""
+        """Show links that download the picture on screen (:meth:`download_files`); a redraw takes them away.
+
+        A link carries its file in the page (a ``data:`` address); a browser takes such an address up to about
+        2 MB (:data:`MAX_LINK_CHARS`), so a larger file is named with its size instead of a link.
+        """
         import base64
 
         types = {".png": "image/png", ".pdf": "application/pdf", ".npz": "application/octet-stream"}
+        try:
+            files = self.download_files()
+        except UserFacingError as exc:
+            self._show_error(exc)
+            return
         links = []
-        for name, data in self.download_files().items():
-            kind = types[Path(name).suffix]
-            links.append(f"<a download='{html.escape(name)}' href='data:{kind};base64,"
-                         f"{base64.b64encode(data).decode()}'>{html.escape(Path(name).suffix[1:].upper())}</a>")  # fmt: skip
+        for name, data in files.items():
+            kind, text = types[Path(name).suffix], html.escape(Path(name).suffix[1:].upper())
+            address = f"data:{kind};base64,{base64.b64encode(data).decode()}"
+            if len(address) > MAX_LINK_CHARS:
+                links.append(
+                    f"{text} ({len(data) / 2**20:.1f} MB: too large for a link; fewer channels make it smaller)"
+                )
+            else:
+                links.append(f"<a download='{html.escape(name)}' href='{address}'>{text}</a>")
         self.downloads.value = f"download this view: {' &nbsp; '.join(links)}"
 
     # ------------------------------------------------------------------------------------- programmatic

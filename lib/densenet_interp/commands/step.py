@@ -74,7 +74,12 @@ class _Console:
         self.drawn = False
 
     def bar(self, text: str) -> None:
-        print(f"{self._start()}{text}{ERASE_TO_LINE_END}", end="", flush=True)
+        """Draw ``text`` in place, cut to the terminal's width: a line that wrapped could not be redrawn."""
+        import shutil
+
+        before = len(f"{self.label} ... ") if not self.shown else 4  # what the line holds before the bar
+        room = shutil.get_terminal_size().columns - 1 - before
+        print(f"{self._start()}{text[: max(room, 0)]}{ERASE_TO_LINE_END}", end="", flush=True)
         self.drawn = True
 
     def end(self, text: str) -> None:

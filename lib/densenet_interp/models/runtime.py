@@ -38,6 +38,7 @@ with other caches may still add in another order; only one machine type could be
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -106,12 +107,19 @@ def strategy_scope(name: str) -> tf.distribute.Strategy:
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "multiworker":
-        cluster()  # a missing or malformed TF_CONFIG is one line, before TensorFlow tries to connect
-        keras_multiworker_fixes()
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multiworker_strategy()
     devices = [d.name for d in tf.config.list_logical_devices("GPU")]
     devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices=devices)
+
+
+@functools.cache
+def _multiworker_strategy() -> tf.distribute.Strategy:
+    """The process's one ``MultiWorkerMirroredStrategy`` (TensorFlow sets collective ops up once per process;
+    ``train all`` trains four runs with it)."""
+    cluster()  # a missing or malformed TF_CONFIG is one line, before TensorFlow tries to connect
+    keras_multiworker_fixes()
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +158,11 @@ def cluster(strategy: str = "multiworker") -> Cluster:
         config = json.loads(text)
         nodes = config["cluster"]
         task_type, task_index = str(config["task"]["type"]), int(config["task"]["index"])
-        chiefs, workers = list(nodes.get("chief", [])), list(nodes.get("worker", []))
+        chiefs, workers = nodes.get("chief", []), nodes.get("worker", [])
+        if not all(
+            isinstance(hosts, list) and all(isinstance(h, str) for h in hosts) for hosts in (chiefs, workers)
+        ):
+            raise TypeError('cluster entries must be lists of "host:port" strings')
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserFacingError(
             f"TF_CONFIG is not the JSON TensorFlow expects ({type(exc).__name__}: {exc})"
@@ -180,6 +192,14 @@ def keras_multiworker_fixes() -> None:
 
     if getattr(trainer, "_densenet_interp_fixed", False):
         return
+    needed = ("reduce_per_replica", "_collective_all_reduce_multi_worker", "TensorFlowTrainer")
+    if not all(hasattr(trainer, name) for name in needed) or not hasattr(
+        trainer.TensorFlowTrainer, "_symbolic_build"
+    ):
+        raise UserFacingError(
+            f"STRATEGY=multiworker is made for Keras 3.15 (the pinned version); this Keras {keras.__version__} "
+            "changed the internals it fixes"
+        )
     original = trainer.reduce_per_replica
 
     def reduce_per_replica(values, strategy, reduction):

@@ -32,7 +32,9 @@ reproducible bit for bit: :mod:`densenet_interp.models.runtime`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import platform
@@ -48,7 +50,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from ..data import mura, pipeline
-from ..errors import ModelFileError
+from ..errors import ModelFileError, UserFacingError
 from ..paths import (
     PROJECT_ROOT,
     Layout,
@@ -285,20 +287,78 @@ def train_model_set(
     profile = get_profile(profile) if isinstance(profile, str) else profile
     model_set = get_model_set(model_set) if isinstance(model_set, str) else model_set
     files = RunFiles(Path(out_dir))
-    if verify and files.finished():
+    node = cluster(RuntimeOptions.resolve(profile, strategy=strategy).strategy)
+    if verify and files.finished() and node.is_chief:
         _drop_damaged_model(files, log)
+    train = functools.partial(_train, profile, model_set, mura_dir, files, standin_weights, seed, log, cache_dir,
+                              strategy, mixed_precision, xla, deterministic)  # fmt: skip
+    if node.workers > 1:
+        return _train_on_workers(files, node, train)
     if files.finished():
         return json.loads(files.card.read_text())
-    if not cluster(RuntimeOptions.resolve(profile, strategy=strategy).strategy).is_chief:
-        # a non-chief worker of a multi-worker run: the chief holds the lock and writes; this one only computes
-        return _train(profile, model_set, mura_dir, files, standin_weights, seed, log, cache_dir,
-                      strategy, mixed_precision, xla, deterministic)  # fmt: skip
     with exclusive(files.lock, on_wait=log):  # another worker training this run: wait, then use its model
         if files.finished():
             log(f"{model_set.name}: trained meanwhile by another process ({files.model})")
             return json.loads(files.card.read_text())
-        return _train(profile, model_set, mura_dir, files, standin_weights, seed, log, cache_dir,
-                      strategy, mixed_precision, xla, deterministic)  # fmt: skip
+        return train()
+
+
+class _LockBusy(Exception):
+    pass
+
+
+def _busy(_line: str) -> None:
+    raise _LockBusy
+
+
+def _train_on_workers(files: RunFiles, node, train: Callable[[], dict]) -> dict:
+    """A multi-worker run: the chief takes the run's lock without waiting, then every worker states what it
+    sees (lock taken, run finished, epochs done) and all go on only if they agree; else every worker stops with
+    the same one line, so none is left waiting for the others. The chief holds the lock while they train."""
+    with contextlib.ExitStack() as stack:
+        busy = False
+        if node.is_chief:
+            try:
+                stack.enter_context(exclusive(files.lock, on_wait=_busy))
+            except _LockBusy:
+                busy = True
+        seen = [float(busy), float(files.finished()), float(_epochs_done(files))]
+        mean, mean_square = _across_workers(seen)
+        if mean[0] > 0:
+            raise UserFacingError(
+                "another process is training this run; wait for it, then run again", files.folder
+            )
+        if np.any(mean_square != mean**2):
+            raise UserFacingError(
+                "the workers do not see the same run folder (finished, or resumed after different epochs); "
+                "put it on storage all workers share",
+                files.folder,
+            )
+        if files.finished():
+            return json.loads(files.card.read_text())
+        return train()
+
+
+def _epochs_done(files: RunFiles) -> int:
+    """Epochs a resume checkpoint holds (0 without one; -1 if it cannot be read: loading it will say why)."""
+    if not files.resume.is_file():
+        return 0
+    try:
+        with np.load(files.resume, allow_pickle=False) as stored:
+            return int(json.loads(str(stored["meta"]))["epochs_done"])
+    except Exception:  # noqa: BLE001 - _load_resume names the problem in one line when the run starts
+        return -1
+
+
+def _across_workers(values: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of ``values`` and of their squares over every replica of every worker (a collective: every
+    worker must call it); they agree exactly where each mean of squares is its mean squared."""
+    strategy = strategy_scope("multiworker")
+    local = np.asarray(values, dtype=np.float64)
+    both = np.concatenate([local, local**2])
+    per_replica = tf.function(lambda: strategy.run(lambda: tf.constant(both)))()  # traced: no eager overhead
+    reduced = strategy.reduce("MEAN", per_replica, axis=None).numpy()
+    return reduced[: len(values)], reduced[len(values) :]
 
 
 def _drop_damaged_model(files: RunFiles, log) -> None:
@@ -352,9 +412,8 @@ def _train(
 def _fit(run: _Run, data: dict, log) -> tuple[list[dict], int | None, int]:
     """Run the remaining epochs, checkpointing each; return ``(history rows, resumed from epoch, replicas)``."""
     profile, files = run.profile, run.files
-    chief = cluster(
-        run.options.strategy
-    ).is_chief  # only the chief writes (every process, but on several workers)
+    # only the chief writes: every process of a single-worker run, one process of several workers
+    chief = cluster(run.options.strategy).is_chief
     strategy = strategy_scope(run.options.strategy)
     with strategy.scope():
         model = models.build_model(
