@@ -61,8 +61,9 @@ STEP = "$(CLI)" step $(if $(filter 1,$(VERBOSE)),--verbose) --label "$(2)" --log
 $(VENV_STAMP): pyproject.toml requirements.lock
 	@echo "==> setting up $(VENV) (TensorFlow: $(TF_EXTRA); a few minutes the first time; pip's log: $(VENV)/pip.log)"
 	@test -x "$(PY)" || "$(PYTHON)" -m venv "$(VENV)"
-	@"$(PY)" -m pip install -qq --log "$(VENV)/pip.log" --disable-pip-version-check --upgrade pip
-	@"$(PY)" -m pip install -qq --log "$(VENV)/pip.log" --disable-pip-version-check -c requirements.lock -e '.[$(TF_EXTRA),dev]'
+	@{ "$(PY)" -m pip install --disable-pip-version-check --progress-bar off --upgrade pip \
+	  && "$(PY)" -m pip install --disable-pip-version-check --progress-bar off -c requirements.lock -e '.[$(TF_EXTRA),dev]'; \
+	  } > "$(VENV)/pip.log" 2>&1 || { tail -n 30 "$(VENV)/pip.log" >&2; echo "pip failed; its whole output: $(VENV)/pip.log" >&2; exit 1; }
 	@"$(PY)" -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (densenet-interp)" >/dev/null
 	@rm -f "$(VENV)"/.installed-*
 	@touch "$@"
