@@ -41,6 +41,7 @@ from densenet_interp.app import serve as app
 from densenet_interp.app.widgets import DOWNLOADS_CLASS, READOUT_CLASS
 from densenet_interp.errors import ModelFileError
 from densenet_interp.paths import PROJECT_ROOT
+from dicom_support import cr_dataset, write_dicom
 
 SCREENSHOTS = Path(
     os.environ.get("DENSENET_INTERP_SCREENSHOTS")
@@ -380,22 +381,9 @@ def test_the_probability_is_never_cut_and_the_picture_never_stretched(voila_page
 def _cr_dicom(path: Path, body_part: str) -> Path:
     """A small CR radiograph written with pydicom: MONOCHROME1 (bone dark in the file), 12 bits stored."""
     import numpy as np
-    import pydicom
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    rng = np.random.default_rng(3)
-    stored = rng.integers(0, 4096, (200, 160), dtype=np.uint16)
-    ds = FileDataset(str(path), {}, file_meta=FileMetaDataset(), preamble=b"\0" * 128)
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.Modality, ds.BodyPartExamined, ds.PhotometricInterpretation = "CR", body_part, "MONOCHROME1"
-    ds.Rows, ds.Columns = stored.shape
-    ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 16, 12, 11, 0
-    ds.PixelData = stored.tobytes()
-    pydicom.dcmwrite(path, ds)
-    return path
+    stored = np.random.default_rng(3).integers(0, 4096, (200, 160), dtype=np.uint16)
+    return write_dicom(path, cr_dataset(stored, "MONOCHROME1", bits_stored=12, BodyPartExamined=body_part))
 
 
 @pytest.mark.slow

@@ -17,57 +17,20 @@ import pydicom
 import pydicom.data
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, generate_uid
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless
 
 from densenet_interp.cli import main
 from densenet_interp.data.images import load_for_model, read_radiograph, resize_square
 from densenet_interp.errors import DataError
+from dicom_support import cr_dataset as _dataset
+from dicom_support import write_dicom as _write
 
-CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
 BUNDLED = Path(pydicom.data.__file__).parent / "test_files"
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def _dataset(
-    stored: np.ndarray, photometric: str = "MONOCHROME2", bits_stored: int | None = None, **elements
-):
-    """A grayscale CR dataset holding ``stored`` (its dtype gives Bits Allocated and Pixel Representation)."""
-    ds = Dataset()
-    ds.SOPClassUID = CR_IMAGE_STORAGE
-    ds.SOPInstanceUID = generate_uid()
-    ds.Modality = "CR"
-    ds.Rows, ds.Columns = stored.shape[-2:]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = stored.dtype.itemsize * 8
-    ds.BitsStored = bits_stored or ds.BitsAllocated
-    ds.HighBit = ds.BitsStored - 1
-    ds.PixelRepresentation = int(stored.dtype.kind == "i")
-    for keyword, value in elements.items():
-        setattr(ds, keyword, value)
-    ds.PixelData = np.ascontiguousarray(stored).astype(stored.dtype.newbyteorder("<")).tobytes()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    return ds
-
-
-def _write(path: Path, ds: Dataset, preamble: bool = True, meta: bool = True) -> Path:
-    """Write ``ds`` as a DICOM file: with the 128-byte preamble and ``DICM``, or raw (with or without meta)."""
-    if preamble:
-        pydicom.dcmwrite(path, FileDataset(path, ds, file_meta=ds.file_meta, preamble=b"\0" * 128))
-    elif meta:
-        ds.preamble = None
-        pydicom.dcmwrite(path, ds, enforce_file_format=False)
-    else:
-        raw = Dataset(ds)  # the same elements, no file meta: implicit VR little endian, the DICOM default
-        pydicom.dcmwrite(path, raw, enforce_file_format=False, implicit_vr=True, little_endian=True)
-    return path
-
-
 def _window(values: np.ndarray, center: float, width: float) -> np.ndarray:
     """DICOM PS3.3 C.11.2.1.2.1 (LINEAR) onto 0..255, written out here independently of pydicom."""
     x = values.astype(np.float64)

@@ -12,6 +12,7 @@ from PIL import Image
 
 from densenet_interp.app.widgets import Explorer, default_gallery
 from densenet_interp.explain.maps import top_channels
+from dicom_support import cr_dataset, write_dicom
 
 
 def radiograph(seed: int, shape=(90, 70)) -> np.ndarray:
@@ -303,9 +304,6 @@ def _png_bytes(image: np.ndarray, kind: str = "PNG") -> bytes:
 
 
 def test_your_own_radiograph_png_jpeg_and_dicom_is_explained(models, explorer, tmp_path):
-    import pydicom
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     first = explorer.forward_passes
     key = explorer.add_image_file("/home/someone/My wrist.png", _png_bytes(radiograph(5)))
@@ -318,16 +316,9 @@ def test_your_own_radiograph_png_jpeg_and_dicom_is_explained(models, explorer, t
     assert "ground truth unknown" in " ".join(_text(explorer.readout.value).split())
 
     stored = radiograph(8).astype(np.uint16) * 16  # 12-bit values, MONOCHROME1: bone dark in the file
-    ds = FileDataset("x.dcm", {}, file_meta=FileMetaDataset(), preamble=b"\0" * 128)
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.Modality, ds.BodyPartExamined, ds.PhotometricInterpretation = "CR", "SHOULDER", "MONOCHROME1"
-    ds.Rows, ds.Columns = stored.shape
-    ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 16, 12, 11, 0
-    ds.PixelData = stored.tobytes()
-    path = tmp_path / "study.dcm"
-    pydicom.dcmwrite(path, ds)
+    path = write_dicom(
+        tmp_path / "study.dcm", cr_dataset(stored, "MONOCHROME1", bits_stored=12, BodyPartExamined="SHOULDER")
+    )
     explorer._trained_on["small"] = ("XR_WRIST",)
     key = explorer.add_image_file("no-suffix", path.read_bytes())  # DICOM by content, whatever the name
     assert explorer._body_parts[key] == "XR_SHOULDER"
